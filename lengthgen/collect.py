@@ -1,0 +1,73 @@
+"""Gather finished runs under a directory into tidy tables (one row per run, seed and length)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from lengthgen.results import write_bytes, write_csv
+
+SUMMARY_METRICS = ["mean_test_token_acc", "mean_test_seq_acc", "generalization_length"]
+
+
+def flatten(node: dict, prefix: str = "cfg.") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def finished_runs(root: Path) -> list[Path]:
+    """Run directories under `root` with a summary.json (runs still going are skipped)."""
+    return sorted(p.parent for p in Path(root).rglob("summary.json"))
+
+
+def run_config(run_dir: Path) -> dict[str, object]:
+    path = run_dir / "config.yaml"
+    return flatten(yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def collect(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(curves, summaries): per-length rows and per-seed summary rows, both with cfg.* columns."""
+    curves, summaries = [], []
+    for run_dir in finished_runs(root):
+        cfg = run_config(run_dir)
+        run = str(run_dir.relative_to(root)) if run_dir != Path(root) else "."
+        curve = pd.read_csv(run_dir / "curve.csv")
+        curves.append(curve.assign(run=run, **{k: [v] * len(curve) for k, v in cfg.items() if k != "cfg.seed"}))
+        summary = json.loads((run_dir / "summary.json").read_text())
+        for row in summary["per_seed"]:
+            summaries.append({"run": run, "task": summary["task"], "model": summary["model"],
+                              "position": summary["position"], **row,
+                              **{k: v for k, v in cfg.items() if k != "cfg.seed"}})
+    if not curves:
+        raise FileNotFoundError(f"no finished runs (summary.json) under {root}")
+    return pd.concat(curves, ignore_index=True), pd.DataFrame(summaries)
+
+
+def varying_columns(frame: pd.DataFrame) -> list[str]:
+    """Config columns that differ between runs: what a curve is labelled by.
+
+    Seeds are averaged, not labelled; options that only some runs have (a
+    scheme's own parameters in a sweep over schemes) are left out.
+    """
+    return [c for c in frame.columns if c.startswith("cfg.") and c != "cfg.train.seeds"
+            and frame[c].notna().all() and frame[c].map(str).nunique() > 1]
+
+
+def write_tables(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Collect and write results.parquet (per length) and summary.csv (per run and seed) into `root`."""
+    curves, summaries = collect(root)
+    import io
+
+    buffer = io.BytesIO()
+    curves.to_parquet(buffer, index=False)
+    write_bytes(Path(root) / "results.parquet", buffer.getvalue())
+    write_csv(Path(root) / "summary.csv", summaries)
+    return curves, summaries

@@ -1,0 +1,155 @@
+"""Frozen run configuration and its validation.
+
+The Hydra schema (`Schema`) mirrors these dataclasses; `RunConfig.from_dict`
+turns a composed Hydra config into frozen objects and `validate` checks every
+cross-field rule, so bad input fails with one line before anything compiles.
+Task and position nodes are `{name: ..., <options>}`: their options are
+checked against the task's or scheme's own `Options` dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from lengthgen.errors import ConfigError
+from lengthgen.task import _coerce
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str = "encoder"
+    layout: str = ""  # "" = the model's default layout
+    layers: int = 2
+    d_model: int = 64
+    heads: int = 4
+    mlp_dim: int = 256
+    dropout: float = 0.0
+    embed_dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    kind: str = "softmax"
+    logit_scale: str = "none"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    max_length: int = 16
+    min_length: int = 1
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    schedule: str = "constant"
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    chunk_steps: int = 25
+    buckets: int = 2
+    seeds: int = 1
+    checkpoint_every: int = 0
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    max_length: int = 48
+    min_length: int = 1
+    stride: int = 1
+    samples_per_length: int = 128
+    batch_size: int = 128
+    seed: int = 1234
+    bucket_growth: float = 1.5
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    task: dict[str, Any] = field(default_factory=lambda: {"name": "reverse_string"})
+    position: dict[str, Any] = field(default_factory=lambda: {"name": "rope"})
+    model: ModelConfig = field(default_factory=ModelConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    xla_threads: int = 0
+    progress: bool = True
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.train.seeds)]
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "RunConfig":
+        """Build from a plain dict (a resolved Hydra config); unknown keys are errors."""
+        raw = dict(raw)
+        raw.pop("hydra", None)
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in raw:
+                continue
+            value = raw.pop(f.name)
+            if dataclasses.is_dataclass(f.default_factory() if callable(f.default_factory) else None):
+                kwargs[f.name] = _section(f.default_factory, value, f.name)
+            elif f.name in ("task", "position"):
+                if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+                    raise ConfigError(f"{f.name}: expected a node with a 'name', got {value!r}")
+                kwargs[f.name] = dict(value)
+            else:
+                kwargs[f.name] = _coerce(value, f.default, f.name)
+        if raw:
+            raise ConfigError(f"unknown config key '{sorted(raw)[0]}'; valid: {', '.join(f.name for f in dataclasses.fields(cls))}")
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _section(factory, value: Any, name: str):
+    default = factory()
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: expected a mapping, got {value!r}")
+    valid = {f.name for f in dataclasses.fields(default)}
+    unknown = sorted(set(value) - valid)
+    if unknown:
+        raise ConfigError(f"unknown key '{name}.{unknown[0]}'; valid: {', '.join(sorted(valid))}")
+    return dataclasses.replace(default, **{k: _coerce(v, getattr(default, k), f"{name}.{k}") for k, v in value.items()})
+
+
+def validate(cfg: RunConfig) -> None:
+    """Check cross-field rules that do not need the task or model objects."""
+    t, e, m = cfg.train, cfg.eval, cfg.model
+    positive = {
+        "train.max_length": t.max_length, "train.min_length": t.min_length, "train.steps": t.steps,
+        "train.batch_size": t.batch_size, "train.chunk_steps": t.chunk_steps, "train.buckets": t.buckets,
+        "train.seeds": t.seeds, "eval.max_length": e.max_length, "eval.min_length": e.min_length,
+        "eval.stride": e.stride, "eval.samples_per_length": e.samples_per_length,
+        "eval.batch_size": e.batch_size, "model.layers": m.layers, "model.d_model": m.d_model,
+        "model.heads": m.heads, "model.mlp_dim": m.mlp_dim,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{key} must be >= 1, got {value}")
+    nonneg = {"train.warmup_steps": t.warmup_steps, "train.weight_decay": t.weight_decay,
+              "train.grad_clip": t.grad_clip, "train.checkpoint_every": t.checkpoint_every,
+              "xla_threads": cfg.xla_threads}
+    for key, value in nonneg.items():
+        if value < 0:
+            raise ConfigError(f"{key} must be >= 0, got {value}")
+    if not t.lr > 0:
+        raise ConfigError(f"train.lr must be > 0, got {t.lr}")
+    if t.min_length > t.max_length:
+        raise ConfigError(f"train.min_length ({t.min_length}) must be <= train.max_length ({t.max_length})")
+    if e.max_length <= t.max_length:
+        raise ConfigError(f"eval.max_length ({e.max_length}) must be > train.max_length ({t.max_length}) to test length generalization")
+    if e.min_length > e.max_length:
+        raise ConfigError(f"eval.min_length ({e.min_length}) must be <= eval.max_length ({e.max_length})")
+    if m.d_model % m.heads:
+        raise ConfigError(f"model.heads ({m.heads}) must divide model.d_model ({m.d_model})")
+    for key, value in {"model.dropout": m.dropout, "model.embed_dropout": m.embed_dropout}.items():
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"{key} must be in [0, 1), got {value}")
+    if not e.bucket_growth > 1.0:
+        raise ConfigError(f"eval.bucket_growth must be > 1, got {e.bucket_growth}")
+    if t.schedule not in ("constant", "cosine"):
+        raise ConfigError(f"train.schedule: unknown value '{t.schedule}'; valid: constant, cosine")

@@ -1,0 +1,155 @@
+"""From task batches to model sequences: layouts, length buckets, padding, data streams.
+
+A model sees `tokens_BxS` plus per-slot `labels_BxS` and `weights_BxS` (1 where
+a slot is scored). All rows of a batch share one task length, so the real
+sequence length is a scalar; slots past it are padding (PAD tokens, masked
+keys, zero weight). Padding always sits at the end of the sequence, so a
+real slot's position and context never depend on the bucket it is padded to.
+
+Layouts, with I input and T target tokens (S = I + T in both):
+  placeholder:     [x_1 .. x_I, Q .. Q]          labels at slots I .. I+T-1
+  teacher_forced:  [x_1 .. x_I, SEP, y_1 .. y_{T-1}]  slot I+t predicts y_{t+1}
+Q and SEP are the same extra token id (vocab_size + 1); PAD is vocab_size.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from lengthgen.task import Batch, Task
+
+LAYOUTS = ("placeholder", "teacher_forced")
+
+
+class Example(NamedTuple):
+    """Model-ready arrays; a leading axis may stack steps or seeds."""
+
+    tokens_BxS: np.ndarray
+    labels_BxS: np.ndarray
+    weights_BxS: np.ndarray
+    length: np.ndarray  # number of real slots (scalar per batch)
+
+
+def pad_id(task: Task) -> int:
+    return task.vocab_size
+
+
+def sep_id(task: Task) -> int:
+    return task.vocab_size + 1
+
+
+def model_vocab(task: Task) -> int:
+    """Input vocabulary of the model: task tokens + PAD + SEP/placeholder."""
+    return task.vocab_size + 2
+
+
+def seq_len(task: Task, length: int) -> int:
+    inputs, targets = task.shapes(length)
+    return inputs + targets
+
+
+def encode(task: Task, batch: Batch, layout: str, size: int, rows: int | None = None) -> Example:
+    """Lay a task batch out for the model, padded to `size` slots and `rows` rows."""
+    x_BxI, y_BxT, m_BxT = batch
+    B, I = x_BxI.shape
+    T = y_BxT.shape[1]
+    rows = B if rows is None else rows
+    S = I + T
+    if S > size:
+        raise ValueError(f"sequence of {S} slots does not fit a bucket of {size}")
+    tokens = np.full((rows, size), pad_id(task), np.int32)
+    labels = np.zeros((rows, size), np.int32)
+    weights = np.zeros((rows, size), np.float32)
+    tokens[:B, :I] = x_BxI
+    if layout == "placeholder":
+        tokens[:B, I:S] = sep_id(task)
+    elif layout == "teacher_forced":
+        tokens[:B, I] = sep_id(task)
+        tokens[:B, I + 1:S] = y_BxT[:, :-1]
+    else:
+        raise ValueError(f"unknown layout '{layout}'; valid: {', '.join(LAYOUTS)}")
+    labels[:B, I:S] = y_BxT
+    weights[:B, I:S] = m_BxT
+    return Example(tokens, labels, weights, np.int32(S))
+
+
+def stack(examples: list[Example]) -> Example:
+    return Example(*(np.stack(parts) for parts in zip(*examples)))
+
+
+def split_buckets(lengths: list[int], count: int) -> list[list[int]]:
+    """Split sorted lengths into at most `count` contiguous groups of near-equal size."""
+    count = max(1, min(count, len(lengths)))
+    edges = [round(i * len(lengths) / count) for i in range(count + 1)]
+    return [lengths[a:b] for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def geometric_buckets(lengths: list[int], growth: float, first: int = 16) -> list[list[int]]:
+    """Group sorted lengths so that each group's largest length is about `growth`
+    times the previous one (the first group reaches at least `first`)."""
+    groups: list[list[int]] = []
+    bound = max(first, lengths[0])
+    for n in lengths:
+        while n > bound:
+            bound = max(bound + 1, math.ceil(bound * growth))
+            if groups and groups[-1]:
+                groups.append([])
+        if not groups:
+            groups.append([])
+        groups[-1].append(n)
+    return [g for g in groups if g]
+
+
+def rng_for(*words: int) -> np.random.Generator:
+    """A NumPy generator fixed by integer words (seed, stream, step, ...)."""
+    return np.random.default_rng([int(w) & 0xFFFFFFFF for w in words])
+
+
+TRAIN_STREAM = 0x7A11
+BUCKET_STREAM = 0xB0C7
+EVAL_STREAM = 0xE7A1
+
+
+class TrainStream:
+    """Training data as a pure function of (seed, step): resumable from any chunk.
+
+    Each chunk of K steps uses one length bucket, chosen with probability
+    proportional to its number of lengths from a stream that does not depend on
+    the seed (so every seed of a sweep sees the same bucket schedule and a run
+    with several seeds reproduces single-seed runs). Each step then draws its
+    length uniformly within the bucket from the seed's own stream, so the
+    per-step length is uniform over [min_length, max_length].
+    """
+
+    def __init__(self, task: Task, layout: str, lengths: list[int], buckets: int, batch_size: int, chunk_steps: int):
+        self.task, self.layout = task, layout
+        self.buckets = split_buckets(lengths, buckets)
+        self.sizes = [max(seq_len(task, n) for n in b) for b in self.buckets]
+        weights = np.array([len(b) for b in self.buckets], np.float64)
+        self.bucket_p = weights / weights.sum()
+        self.batch_size, self.chunk_steps = batch_size, chunk_steps
+
+    def bucket_of_chunk(self, chunk: int) -> int:
+        return int(rng_for(BUCKET_STREAM, chunk).choice(len(self.buckets), p=self.bucket_p))
+
+    def chunk(self, seeds: list[int], chunk: int) -> tuple[int, Example]:
+        """Examples for steps [chunk*K, (chunk+1)*K) of every seed: arrays SxKxBx..."""
+        b = self.bucket_of_chunk(chunk)
+        group, size = self.buckets[b], self.sizes[b]
+        per_seed = []
+        for seed in seeds:
+            steps = []
+            for step in range(chunk * self.chunk_steps, (chunk + 1) * self.chunk_steps):
+                rng = rng_for(TRAIN_STREAM, seed, step)
+                length = group[int(rng.integers(len(group)))]
+                steps.append(encode(self.task, self.task.sample(rng, length, self.batch_size), self.layout, size))
+            per_seed.append(stack(steps))
+        return b, stack(per_seed)
+
+
+def eval_batch(task: Task, length: int, samples: int, seed: int) -> Batch:
+    """The fixed evaluation instances at `length`: same seed, same instances, for every model."""
+    return task.sample(rng_for(EVAL_STREAM, seed, length), length, samples)

@@ -1,0 +1,105 @@
+"""Evaluation at every length on a fixed set, per-length metrics with Wilson intervals.
+
+Lengths are grouped into geometric buckets; each bucket is one compiled
+program (fixed rows x slots), so evaluating hundreds of lengths compiles a
+handful of programs. The instances at each length depend only on
+(eval.seed, length): every model of a sweep sees the very same test set.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from lengthgen.data import EVAL_STREAM, encode, eval_batch, geometric_buckets, seq_len
+from lengthgen.train import Program, raw_key
+
+# Upper bound on attention-logit elements (rows x heads x slots^2 x seeds) per eval batch.
+ATTENTION_BUDGET = 2**26
+
+CURVE_COLUMNS = ["task", "model", "position", "seed", "length", "split", "n", "token_acc", "token_acc_lo",
+                 "token_acc_hi", "seq_acc", "seq_acc_lo", "seq_acc_hi"]
+
+
+def wilson(successes: float, n: float, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval for a binomial proportion."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bucket_rows(size: int, heads: int, seeds: int, batch_size: int) -> int:
+    return max(1, min(batch_size, ATTENTION_BUDGET // (size * size * heads * seeds)))
+
+
+def evaluate(program: Program, params, lengths: list[int], progress: Iterable | None = None) -> dict[int, np.ndarray]:
+    """Per length, an array Sx3 (per seed): correct tokens, scored tokens, correct sequences."""
+    built = program.built
+    task, e, heads = built.task, built.cfg.eval, built.net.heads
+    seeds = len(built.cfg.seeds)
+    out: dict[int, np.ndarray] = {}
+    for group in geometric_buckets(lengths, e.bucket_growth):
+        size = max(seq_len(task, n) for n in group)
+        rows = bucket_rows(size, heads, seeds, e.batch_size)
+        for n in group:
+            batch = eval_batch(task, n, e.samples_per_length, e.seed)
+            totals = np.zeros((seeds, 3), np.int64)
+            for b, start in enumerate(range(0, e.samples_per_length, rows)):
+                part = type(batch)(*(a[start:start + rows] for a in batch))
+                ex = encode(task, part, built.layout, size, rows)
+                correct, total, seq_ok = program.eval_batch(params, ex, raw_key(EVAL_STREAM, e.seed, n, b))
+                real = len(part.inputs_BxI)
+                totals += np.stack([np.asarray(x)[:, :real].sum(-1) for x in (correct, total, seq_ok)], -1)
+            out[n] = totals
+            if progress is not None:
+                progress.update(1)
+    return out
+
+
+def curve_table(built, stats: dict[int, np.ndarray]) -> pd.DataFrame:
+    """Tidy per-length rows (one per seed and length) with Wilson intervals."""
+    cfg = built.cfg
+    rows = []
+    for n, per_seed in sorted(stats.items()):
+        for s, seed in enumerate(cfg.seeds):
+            correct, total, seq_ok = (int(v) for v in per_seed[s])
+            samples = cfg.eval.samples_per_length
+            rows.append({
+                "task": built.task.name, "model": built.model.name, "position": built.position.name,
+                "seed": seed, "length": n, "split": "train" if n <= cfg.train.max_length else "test",
+                "n": samples, "token_acc": correct / max(total, 1), **_interval("token_acc", correct, total),
+                "seq_acc": seq_ok / samples, **_interval("seq_acc", seq_ok, samples),
+            })
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def _interval(name: str, k: int, n: int) -> dict[str, float]:
+    lo, hi = wilson(k, n)
+    return {f"{name}_lo": lo, f"{name}_hi": hi}
+
+
+def generalization_length(curve: pd.DataFrame, threshold: float = 0.9) -> int:
+    """Largest length L such that exact match stays >= threshold at every evaluated length <= L."""
+    best = 0
+    for length, acc in curve.sort_values("length")[["length", "seq_acc"]].itertuples(index=False):
+        if acc < threshold:
+            break
+        best = int(length)
+    return best
+
+
+def summarize(curve: pd.DataFrame, train_max_length: int) -> dict[str, Any]:
+    """Per-seed metrics: means over test lengths N+1..M inclusive, and the generalization length."""
+    test = curve[curve.length > train_max_length]
+    return {
+        "mean_test_token_acc": float(test.token_acc.mean()),
+        "mean_test_seq_acc": float(test.seq_acc.mean()),
+        "generalization_length": generalization_length(curve),
+    }

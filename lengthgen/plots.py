@@ -1,0 +1,46 @@
+"""Accuracy-vs-length curves: one line per configuration, interval bands, N marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+LABEL_COLUMNS = ("task", "model", "position")
+
+
+def config_label(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """A readable label from the columns that vary (all of LABEL_COLUMNS if none vary)."""
+    varying = [c for c in columns if frame[c].nunique() > 1] or [c for c in LABEL_COLUMNS if c in frame]
+    return frame[varying].apply(lambda col: col.map(str)).agg(" / ".join, axis=1)
+
+
+def plot_curves(curve: pd.DataFrame, path: Path, train_max_length: int | None = None, title: str = "",
+                group_by: list[str] | None = None) -> Path:
+    """Token and sequence accuracy vs length; seeds are averaged, bands are mean Wilson bounds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = group_by or [c for c in curve.columns if c in LABEL_COLUMNS or c.startswith("cfg.")]
+    frame = curve.assign(label=config_label(curve, columns))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
+    for ax, metric, name in zip(axes, ("token_acc", "seq_acc"), ("per-token accuracy", "exact match")):
+        for label, rows in frame.groupby("label", sort=True):
+            mean = rows.groupby("length")[[metric, f"{metric}_lo", f"{metric}_hi"]].mean()
+            (line,) = ax.plot(mean.index, mean[metric], label=label, lw=1.6)
+            ax.fill_between(mean.index, mean[f"{metric}_lo"], mean[f"{metric}_hi"], color=line.get_color(), alpha=0.2)
+        if train_max_length is not None:
+            ax.axvline(train_max_length + 0.5, color="k", ls="--", lw=1, label=f"train N={train_max_length}")
+        ax.set(xlabel="length", ylabel=name, ylim=(-0.02, 1.02), title=f"{title} — {name}" if title else name)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,165 @@
+"""The task contract: what a task generator provides to the harness.
+
+A task maps a *length* (its own notion, documented per task) to batches of
+`(inputs_BxI, targets_BxT, mask_BxT)` int/bool arrays over a shared token
+vocabulary. Sampling is a pure function of a NumPy generator, so the data for
+any training step is fixed by `(seed, step)` and a run can resume exactly.
+Every task also carries an independent reference solver that the tests and
+`lengthgen check-task` compare the sampler's labels against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from lengthgen.errors import ConfigError
+
+
+class Batch(NamedTuple):
+    """One batch of task instances that all have the same length.
+
+    inputs_BxI: int tokens in [0, vocab_size).
+    targets_BxT: int tokens in [0, vocab_size).
+    mask_BxT: True where a target position is scored (loss and accuracy).
+    """
+
+    inputs_BxI: np.ndarray
+    targets_BxT: np.ndarray
+    mask_BxT: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """Options dataclass for tasks without options."""
+
+
+class Task:
+    """Base class of every task; subclasses set the class attributes and methods.
+
+    Subclasses define:
+      name, description, family, length_meaning: strings for listings.
+      vocab: tuple of token strings; ids are indices into it.
+      Options: a frozen dataclass of the task's options (defaults = config defaults).
+      shapes(length) -> (I, T): input and target lengths for a given length.
+      sample(rng, length, batch_size) -> Batch.
+      solve(inputs_I) -> targets_T: the reference solver for one instance.
+    Optional:
+      layouts: which sequence layouts the task supports ("placeholder": an encoder
+        reads the input then predicts at output placeholders; "teacher_forced": a
+        causal model reads input, separator, target). Language-modelling tasks
+        whose input is empty support only "teacher_forced".
+      min_length: the smallest valid length.
+      chance: accuracy of guessing the most common scored token (for listings).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    length_meaning: ClassVar[str] = "number of input symbols"
+    vocab: ClassVar[tuple[str, ...]] = ()
+    Options: ClassVar[type] = NoOptions
+    layouts: ClassVar[tuple[str, ...]] = ("placeholder", "teacher_forced")
+    min_length: ClassVar[int] = 1
+    chance: ClassVar[float | None] = None
+
+    def __init__(self, **options: Any):
+        self.options = make_options(self.Options, options, f"task '{self.name}'")
+        self.validate()
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def validate(self) -> None:
+        """Raise ConfigError for option values out of range (override to add checks)."""
+
+    def check_length(self, length: int) -> None:
+        """Raise ConfigError if `length` is not valid for this task's options."""
+        if length < self.min_length:
+            raise ConfigError(f"task '{self.name}': length {length} is below its minimum {self.min_length}")
+
+    def shapes(self, length: int) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def sample(self, rng: np.random.Generator, length: int, batch_size: int) -> Batch:
+        raise NotImplementedError
+
+    def solve(self, inputs_I: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def decode(self, tokens: np.ndarray) -> str:
+        """Human-readable string of a token sequence."""
+        return " ".join(self.vocab[int(t)] for t in tokens)
+
+    def token_id(self, token: str) -> int:
+        return self.vocab.index(token)
+
+
+def make_options(options_cls: type, values: dict[str, Any], owner: str):
+    """Build a frozen options dataclass from a dict, with one-line errors."""
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        valid = ", ".join(sorted(fields)) or "(none)"
+        raise ConfigError(f"{owner}: unknown option '{unknown[0]}'; valid options: {valid}")
+    converted = {}
+    for key, value in values.items():
+        default = getattr(options_cls(), key) if _has_default(fields[key]) else None
+        converted[key] = _coerce(value, default, f"{owner} option '{key}'")
+    return options_cls(**converted)
+
+
+def _has_default(field: dataclasses.Field) -> bool:
+    return field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Coerce a config value to the type of its default, or raise a ConfigError."""
+    if default is None or value is None:
+        return value
+    kind = type(default)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def choice(value: str, valid: tuple[str, ...], where: str) -> None:
+    """Raise a ConfigError unless `value` is one of `valid`."""
+    if value not in valid:
+        raise ConfigError(f"{where}: unknown value '{value}'; valid: {', '.join(valid)}")
+
+
+def check_batch(task: Task, batch: Batch, length: int, batch_size: int) -> None:
+    """Raise ValueError if a sampled batch breaks the contract (shapes, dtypes, vocab)."""
+    I, T = task.shapes(length)
+    want = {"inputs_BxI": (batch_size, I), "targets_BxT": (batch_size, T), "mask_BxT": (batch_size, T)}
+    for field, shape in want.items():
+        array = getattr(batch, field)
+        if not isinstance(array, np.ndarray) or array.shape != shape:
+            got = getattr(array, "shape", type(array).__name__)
+            raise ValueError(f"task '{task.name}' at length {length}: {field} has shape {got}, expected {shape}")
+    for field in ("inputs_BxI", "targets_BxT"):
+        array = getattr(batch, field)
+        if not np.issubdtype(array.dtype, np.integer):
+            raise ValueError(f"task '{task.name}': {field} has dtype {array.dtype}, expected integers")
+        if array.size and (array.min() < 0 or array.max() >= task.vocab_size):
+            raise ValueError(f"task '{task.name}': {field} has tokens outside [0, {task.vocab_size})")
+    if batch.mask_BxT.dtype != np.bool_:
+        raise ValueError(f"task '{task.name}': mask_BxT has dtype {batch.mask_BxT.dtype}, expected bool")
