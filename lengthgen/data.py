@@ -31,6 +31,7 @@ class Example(NamedTuple):
     labels_BxS: np.ndarray
     weights_BxS: np.ndarray
     length: np.ndarray  # number of real slots (scalar per batch)
+    ids_S: np.ndarray  # natural position id of each slot (0..S-1 unless the task gives ids)
 
 
 def pad_id(task: Task) -> int:
@@ -51,8 +52,8 @@ def seq_len(task: Task, length: int) -> int:
     return inputs + targets
 
 
-def encode(task: Task, batch: Batch, layout: str, size: int, rows: int | None = None) -> Example:
-    """Lay a task batch out for the model, padded to `size` slots and `rows` rows."""
+def encode(task: Task, batch: Batch, length: int, layout: str, size: int, rows: int | None = None) -> Example:
+    """Lay a task batch of `length` out for the model, padded to `size` slots and `rows` rows."""
     x_BxI, y_BxT, m_BxT = batch
     B, I = x_BxI.shape
     T = y_BxT.shape[1]
@@ -73,7 +74,20 @@ def encode(task: Task, batch: Batch, layout: str, size: int, rows: int | None = 
         raise ValueError(f"unknown layout '{layout}'; valid: {', '.join(LAYOUTS)}")
     labels[:B, I:S] = y_BxT
     weights[:B, I:S] = m_BxT
-    return Example(tokens, labels, weights, np.int32(S))
+    return Example(tokens, labels, weights, np.int32(S), slot_ids(task, length, layout, size))
+
+
+def slot_ids(task: Task, length: int, layout: str, size: int) -> np.ndarray:
+    """Natural position ids of the slots: 0..size-1, or the task's own ids laid out like its tokens."""
+    given = task.position_ids(length)
+    if given is None:
+        return np.arange(size, dtype=np.int32)
+    ids_I, ids_T = given
+    I, T = len(ids_I), len(ids_T)
+    ids = np.zeros(size, np.int32)
+    ids[:I] = ids_I
+    ids[I:I + T] = ids_T if layout == "placeholder" else np.concatenate([[0], ids_T[:-1]])
+    return ids
 
 
 def stack(examples: list[Example]) -> Example:
@@ -145,7 +159,7 @@ class TrainStream:
             for step in range(chunk * self.chunk_steps, (chunk + 1) * self.chunk_steps):
                 rng = rng_for(TRAIN_STREAM, seed, step)
                 length = group[int(rng.integers(len(group)))]
-                steps.append(encode(self.task, self.task.sample(rng, length, self.batch_size), self.layout, size))
+                steps.append(encode(self.task, self.task.sample(rng, length, self.batch_size), length, self.layout, size))
             per_seed.append(stack(steps))
         return b, stack(per_seed)
 

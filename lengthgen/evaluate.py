@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 
 from lengthgen.data import EVAL_STREAM, encode, eval_batch, geometric_buckets, seq_len
+from lengthgen.task import Task
 from lengthgen.train import Program, raw_key
 
 # Upper bound on attention-logit elements (rows x heads x slots^2 x seeds) per eval batch.
 ATTENTION_BUDGET = 2**26
 
-CURVE_COLUMNS = ["task", "model", "position", "seed", "length", "split", "n", "token_acc", "token_acc_lo",
-                 "token_acc_hi", "seq_acc", "seq_acc_lo", "seq_acc_hi"]
+CURVE_COLUMNS = ["task", "model", "position", "seed", "eval_set", "length", "split", "n", "tokens", "token_errors",
+                 "token_acc", "token_acc_lo", "token_acc_hi", "seq_acc", "seq_acc_lo", "seq_acc_hi"]
 
 
 def wilson(successes: float, n: float, z: float = 1.959964) -> tuple[float, float]:
@@ -39,10 +40,15 @@ def bucket_rows(size: int, heads: int, seeds: int, batch_size: int) -> int:
     return max(1, min(batch_size, ATTENTION_BUDGET // (size * size * heads * seeds)))
 
 
-def evaluate(program: Program, params, lengths: list[int], progress: Iterable | None = None) -> dict[int, np.ndarray]:
-    """Per length, an array Sx3 (per seed): correct tokens, scored tokens, correct sequences."""
+def evaluate(program: Program, params, lengths: list[int], progress: Iterable | None = None,
+             task: Task | None = None) -> dict[int, np.ndarray]:
+    """Per length, an array Sx3 (per seed): correct tokens, scored tokens, correct sequences.
+
+    `task` defaults to the run's task; pass a variant to evaluate another set.
+    """
     built = program.built
-    task, e, heads = built.task, built.cfg.eval, built.net.heads
+    task = task or built.task
+    e, heads = built.cfg.eval, built.net.heads
     seeds = len(built.cfg.seeds)
     out: dict[int, np.ndarray] = {}
     for group in geometric_buckets(lengths, e.bucket_growth):
@@ -53,7 +59,7 @@ def evaluate(program: Program, params, lengths: list[int], progress: Iterable | 
             totals = np.zeros((seeds, 3), np.int64)
             for b, start in enumerate(range(0, e.samples_per_length, rows)):
                 part = type(batch)(*(a[start:start + rows] for a in batch))
-                ex = encode(task, part, built.layout, size, rows)
+                ex = encode(task, part, n, built.layout, size, rows)
                 correct, total, seq_ok = program.eval_batch(params, ex, raw_key(EVAL_STREAM, e.seed, n, b))
                 real = len(part.inputs_BxI)
                 totals += np.stack([np.asarray(x)[:, :real].sum(-1) for x in (correct, total, seq_ok)], -1)
@@ -63,7 +69,7 @@ def evaluate(program: Program, params, lengths: list[int], progress: Iterable | 
     return out
 
 
-def curve_table(built, stats: dict[int, np.ndarray]) -> pd.DataFrame:
+def curve_table(built, stats: dict[int, np.ndarray], eval_set: str = "default") -> pd.DataFrame:
     """Tidy per-length rows (one per seed and length) with Wilson intervals."""
     cfg = built.cfg
     rows = []
@@ -73,8 +79,9 @@ def curve_table(built, stats: dict[int, np.ndarray]) -> pd.DataFrame:
             samples = cfg.eval.samples_per_length
             rows.append({
                 "task": built.task.name, "model": built.model.name, "position": built.position.name,
-                "seed": seed, "length": n, "split": "train" if n <= cfg.train.max_length else "test",
-                "n": samples, "token_acc": correct / max(total, 1), **_interval("token_acc", correct, total),
+                "seed": seed, "eval_set": eval_set, "length": n,
+                "split": "train" if n <= cfg.train.max_length else "test", "n": samples, "tokens": total,
+                "token_errors": total - correct, "token_acc": correct / max(total, 1), **_interval("token_acc", correct, total),
                 "seq_acc": seq_ok / samples, **_interval("seq_acc", seq_ok, samples),
             })
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
@@ -96,10 +103,18 @@ def generalization_length(curve: pd.DataFrame, threshold: float = 0.9) -> int:
 
 
 def summarize(curve: pd.DataFrame, train_max_length: int) -> dict[str, Any]:
-    """Per-seed metrics: means over test lengths N+1..M inclusive, and the generalization length."""
-    test = curve[curve.length > train_max_length]
+    """Per-seed metrics of the default evaluation set: means over test lengths N+1..M
+    inclusive and the generalization length; plus error counts for every set."""
+    main = curve[curve.eval_set == "default"]
+    test = main[main.length > train_max_length]
+    sets = {}
+    for name, rows in curve.groupby("eval_set", sort=True):
+        tokens, errors = int(rows.tokens.sum()), int(rows.token_errors.sum())
+        sets[str(name)] = {"tokens": tokens, "token_errors": errors, "error_rate": errors / max(tokens, 1),
+                           "mean_token_acc": float(rows.token_acc.mean())}
     return {
         "mean_test_token_acc": float(test.token_acc.mean()),
         "mean_test_seq_acc": float(test.seq_acc.mean()),
-        "generalization_length": generalization_length(curve),
+        "generalization_length": generalization_length(main),
+        "eval_sets": sets,
     }

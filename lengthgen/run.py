@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from lengthgen.build import Built, build
 from lengthgen.config import RunConfig
@@ -25,6 +26,7 @@ from lengthgen.data import TrainStream
 from lengthgen.results import load_checkpoint, save_checkpoint, write_csv, write_json
 
 log = logging.getLogger("lengthgen")
+SUMMARY_MEANS = ("mean_test_token_acc", "mean_test_seq_acc", "generalization_length")
 
 
 class CompileCounter:
@@ -135,17 +137,18 @@ def run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     params, train_seconds = train(built, program, run_dir, counter)
 
     start = time.perf_counter()
-    bar = progress_bar(len(built.eval_lengths), "eval", cfg.progress)
-    stats = evaluate(program, params, built.eval_lengths, bar)
+    sets = {"default": built.task, **{k: built.task.variant(v) for k, v in built.task.eval_variants.items()}}
+    bar = progress_bar(len(built.eval_lengths) * len(sets), "eval", cfg.progress)
+    curve = pd.concat([curve_table(built, evaluate(program, params, built.eval_lengths, bar, task), name)
+                       for name, task in sets.items()], ignore_index=True)
     bar.close()
     eval_seconds = time.perf_counter() - start
-    curve = curve_table(built, stats)
     write_csv(run_dir / "curve.csv", curve)
 
     per_seed = []
     for seed, rows in curve.groupby("seed", sort=True):
         per_seed.append({"seed": int(seed), **summarize(rows, cfg.train.max_length)})
-    means = {k: float(np.mean([p[k] for p in per_seed])) for k in per_seed[0] if k != "seed"}
+    means = {k: float(np.mean([p[k] for p in per_seed])) for k in SUMMARY_MEANS}
     summary = {
         "task": built.task.name, "model": built.model.name, "position": built.position.name,
         "seeds": cfg.seeds, "train_max_length": cfg.train.max_length, "eval_max_length": cfg.eval.max_length,
@@ -153,7 +156,7 @@ def run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         "eval_seconds": round(eval_seconds, 3), "compiled_programs": counter.count - compiled_before,
         "versions": versions(), "git_commit": git_commit(),
     }
-    plot_curves(curve, run_dir / "curve.png", train_max_length=cfg.train.max_length,
+    plot_curves(curve[curve.eval_set == "default"], run_dir / "curve.png", train_max_length=cfg.train.max_length,
                 title=f"{built.task.name} / {built.model.name}")
     write_json(summary_path, summary)
     log.info("mean test acc %.3f (token) %.3f (seq), generalization length %s, %d programs compiled",

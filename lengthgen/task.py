@@ -53,6 +53,11 @@ class Task:
         whose input is empty support only "teacher_forced".
       min_length: the smallest valid length.
       chance: accuracy of guessing the most common scored token (for listings).
+      eval_variants: extra named evaluation sets, each a dict of option overrides
+        (e.g. flip-flop's sparse and dense sequences); results carry the name in
+        the `eval_set` column.
+      position_ids(length): per-slot position ids of inputs and targets for
+        schemes that need task structure (e.g. digit significance); None = 0..S-1.
     """
 
     name: ClassVar[str] = ""
@@ -64,6 +69,7 @@ class Task:
     layouts: ClassVar[tuple[str, ...]] = ("placeholder", "teacher_forced")
     min_length: ClassVar[int] = 1
     chance: ClassVar[float | None] = None
+    eval_variants: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, **options: Any):
         self.options = make_options(self.Options, options, f"task '{self.name}'")
@@ -89,6 +95,13 @@ class Task:
 
     def solve(self, inputs_I: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def position_ids(self, length: int) -> tuple[np.ndarray, np.ndarray] | None:
+        return None
+
+    def variant(self, overrides: dict[str, Any]) -> "Task":
+        """The same task with some options replaced."""
+        return type(self)(**{**dataclasses.asdict(self.options), **overrides})
 
     def decode(self, tokens: np.ndarray) -> str:
         """Human-readable string of a token sequence."""

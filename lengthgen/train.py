@@ -65,7 +65,7 @@ class Program:
         self.net: nn.Module = built.model.module(built.net)
         self.tx = make_optimizer(built.cfg.train)
         spec, opts = built.position, built.position_options
-        self.positions: Callable = lambda key, length, size, train: spec.sampler(key, length, size, opts, train)
+        self.positions: Callable = lambda key, ids, length, train: spec.sampler(key, ids, length, opts, train)
         self.init = jax.jit(jax.vmap(self._init, in_axes=(0, None)), static_argnums=1)
         self.train_chunk = jax.jit(jax.vmap(self._train_chunk), donate_argnums=0)
         self.eval_batch = jax.jit(jax.vmap(self._eval_batch, in_axes=(0, None, None)))
@@ -78,8 +78,7 @@ class Program:
 
     def _loss(self, params, ex: Example, key, train: bool):
         pos_key, drop_key = jax.random.split(key)
-        size = ex.tokens_BxS.shape[1]
-        pos_S = self.positions(pos_key, ex.length, size, train)
+        pos_S = self.positions(pos_key, ex.ids_S, ex.length, train)
         logits = self.net.apply({"params": params}, ex.tokens_BxS, pos_S, ex.length, train, rngs={"dropout": drop_key})
         logp = jax.nn.log_softmax(logits.astype(jnp.float32))
         nll_BxS = -jnp.take_along_axis(logp, ex.labels_BxS[..., None], -1)[..., 0]

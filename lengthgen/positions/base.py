@@ -6,9 +6,10 @@ what it changes:
   rotate(q_BxSxHxK, k, pos_S)   rotary schemes rotate queries and keys;
   bias(pos_S) -> HxSxS          relative schemes add a bias to the attention logits.
 `pos_S` holds the position index of every sequence slot. It comes from the
-spec's sampler: contiguous `0..S-1` by default, or a sorted random subset of
-`[0, max_len)` for Ruoss et al.'s randomized schemes (one subset per batch,
-at training and at test time).
+spec's sampler, which maps the slots' natural ids (`0..S-1`, or ids a task
+gives, such as digit significance) to positions: the ids themselves by
+default, or a sorted random subset of `[0, max_len)` for Ruoss et al.'s
+randomized schemes (one subset per batch, at training and at test time).
 """
 
 from __future__ import annotations
@@ -44,22 +45,23 @@ class Scheme(nn.Module):
         return self.embed(x_BxSxD, pos_S)
 
 
-Sampler = Callable[[jax.Array, jax.Array, int, Any, bool], jax.Array]
+Sampler = Callable[[jax.Array, jax.Array, jax.Array, Any, bool], jax.Array]
 
 
-def contiguous_positions(key: jax.Array, length: jax.Array, size: int, options: Any, train: bool) -> jax.Array:
-    """Positions 0..size-1 (slots past `length` are padding and masked)."""
+def contiguous_positions(key: jax.Array, ids_S: jax.Array, length: jax.Array, options: Any, train: bool) -> jax.Array:
+    """The slots' natural ids: 0..S-1, or the task's own ids (slots past `length` are masked)."""
     del key, length, options, train
-    return jnp.arange(size, dtype=jnp.int32)
+    return ids_S
 
 
-def randomized_positions(key: jax.Array, length: jax.Array, size: int, options: Any, train: bool) -> jax.Array:
+def randomized_positions(key: jax.Array, ids_S: jax.Array, length: jax.Array, options: Any, train: bool) -> jax.Array:
     """A sorted, uniformly random `length`-subset of [0, max_len) (Ruoss et al. 2023).
 
     Padding slots (index >= length) get max_len - 1 so that table lookups stay in
     range; they are masked out of attention and of the loss.
     """
     del train
+    size = ids_S.shape[0]
     max_len = options.max_len
     draw = jax.random.permutation(key, max_len)[:size].astype(jnp.int32)
     slot = jnp.arange(size, dtype=jnp.int32)

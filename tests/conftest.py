@@ -1,0 +1,39 @@
+"""Shared helpers: tiny configurations and a runner for the real command-line entry points."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lengthgen.config import EvalConfig, ModelConfig, RunConfig, TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def tiny_config(task="reverse_string", position="rope", model="encoder", steps=20, n=4, m=8, **kw) -> RunConfig:
+    """A run small enough to train and evaluate in seconds."""
+    task_node = task if isinstance(task, dict) else {"name": task}
+    pos_node = position if isinstance(position, dict) else {"name": position}
+    return RunConfig(
+        task=task_node, position=pos_node,
+        model=kw.pop("model_cfg", ModelConfig(kind=model, layers=1, d_model=16, heads=2, mlp_dim=32)),
+        train=kw.pop("train", TrainConfig(max_length=n, steps=steps, batch_size=8, chunk_steps=10, warmup_steps=5)),
+        eval=kw.pop("eval", EvalConfig(max_length=m, samples_per_length=8, batch_size=8)),
+        progress=False, **kw)
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
+    """Run an installed console script (lengthgen, lengthgen-train) and capture its output."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    cmd = [str(BIN / args[0]), *args[1:]]
+    return subprocess.run(cmd, cwd=cwd or ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def tiny():
+    return tiny_config
