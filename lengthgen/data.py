@@ -105,7 +105,7 @@ def geometric_buckets(lengths: list[int], growth: float, first: int = 16) -> lis
     """Group sorted lengths so that each group's largest length is about `growth`
     times the previous one (the first group reaches at least `first`)."""
     groups: list[list[int]] = []
-    bound = max(first, lengths[0])
+    bound = max(first, math.ceil(lengths[0] * growth))
     for n in lengths:
         while n > bound:
             bound = max(bound + 1, math.ceil(bound * growth))

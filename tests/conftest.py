@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+# Toy-size tests are dominated by XLA compilation: compile fast (same results, slower code)
+# and share compiled programs between tests and test subprocesses through one cache.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+os.environ.setdefault("LENGTHGEN_CACHE_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "lengthgen-test-xla"))
+
 from lengthgen.config import EvalConfig, ModelConfig, RunConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +27,8 @@ def tiny_config(task="reverse_string", position="rope", model="encoder", steps=2
     return RunConfig(
         task=task_node, position=pos_node,
         model=kw.pop("model_cfg", ModelConfig(kind=model, layers=1, d_model=16, heads=2, mlp_dim=32)),
-        train=kw.pop("train", TrainConfig(max_length=n, steps=steps, batch_size=8, chunk_steps=10, warmup_steps=5)),
+        train=kw.pop("train", TrainConfig(max_length=n, steps=steps, batch_size=8, chunk_steps=10, warmup_steps=5,
+                                            buckets=1)),
         eval=kw.pop("eval", EvalConfig(max_length=m, samples_per_length=8, batch_size=8)),
         progress=False, **kw)
 
@@ -32,6 +38,13 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     cmd = [str(BIN / args[0]), *args[1:]]
     return subprocess.run(cmd, cwd=cwd or ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache():
+    from lengthgen.runtime import enable_compilation_cache
+
+    return enable_compilation_cache()
 
 
 @pytest.fixture

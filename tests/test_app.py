@@ -1,0 +1,88 @@
+"""End-to-end: the real `lengthgen-train` and `lengthgen` commands at toy size."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli
+
+TOY = ["model.layers=1", "model.d_model=16", "model.heads=2", "model.mlp_dim=32", "eval.samples_per_length=16",
+       "train.batch_size=16", "progress=false"]
+
+
+def test_single_run_writes_every_output(tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("lengthgen-train", "task=reverse_string", "position=rope", "train.max_length=8",
+                     "eval.max_length=16", "train.steps=200", *TOY, f"hydra.run.dir={out}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("config.yaml", "curve.csv", "summary.json", "curve.png", "run.log"):
+        assert (out / name).exists(), name
+    curve = pd.read_csv(out / "curve.csv")
+    assert list(curve.columns[:7]) == ["task", "model", "position", "seed", "eval_set", "length", "split"]
+    assert sorted(curve.length.unique()) == list(range(1, 17))
+    assert set(curve[curve.length <= 8].split) == {"train"} and set(curve[curve.length > 8].split) == {"test"}
+    assert ((curve.seq_acc_lo <= curve.seq_acc) & (curve.seq_acc <= curve.seq_acc_hi)).all()
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("train_max_length", "eval_max_length", "mean_test_token_acc", "mean_test_seq_acc",
+                "generalization_length", "steps", "train_seconds", "eval_seconds", "compiled_programs",
+                "versions", "git_commit"):
+        assert key in summary, key
+    test_rows = curve[curve.length > 8]
+    assert summary["mean_test_token_acc"] == pytest.approx(test_rows.token_acc.mean())
+    assert summary["steps"] == 200 and summary["versions"]["jax"]
+
+
+def test_copy_is_learned(tmp_path):
+    """Learning really happens: copy at lengths <= 4 reaches >= 95% exact match."""
+    out = tmp_path / "copy"
+    result = run_cli("lengthgen-train", "task=copy", "model=decoder", "position=rope", "train.max_length=4",
+                     "eval.max_length=6", "train.steps=1200", "train.lr=0.003", "train.warmup_steps=50",
+                     "eval.samples_per_length=64", "progress=false", f"hydra.run.dir={out}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    curve = pd.read_csv(out / "curve.csv")
+    assert curve[curve.length <= 4].seq_acc.min() >= 0.95, curve[["length", "seq_acc"]]
+
+
+def test_sweep_with_joblib_then_collect_plot_report(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli("lengthgen-train", "-m", "position=none,alibi", "seed=0,1", "hydra/launcher=joblib",
+                     "hydra.launcher.n_jobs=2", "train.max_length=4", "eval.max_length=8", "train.steps=20",
+                     *TOY, f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(list(sweep.glob("*/summary.json"))) == 4
+
+    report = run_cli("lengthgen", "report", str(sweep))
+    assert report.returncode == 0, report.stderr
+    assert "alibi" in report.stdout and "none" in report.stdout
+    table = pd.read_parquet(sweep / "results.parquet")
+    assert len(table) == 4 * 8 and {"cfg.position.name", "cfg.train.max_length", "run"} <= set(table.columns)
+    assert set(table.seed) == {0, 1}
+    for name in ("curves.png", "table.csv", "summary.csv"):
+        assert (sweep / name).exists()
+    assert run_cli("lengthgen", "plot", str(sweep), "--out", str(tmp_path / "p.png")).returncode == 0
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("what,expected", [("tasks", "reverse_string"), ("positions", "randomized_rope"),
+                                           ("models", "lstm")])
+def test_list(what, expected):
+    result = run_cli("lengthgen", "list", what)
+    assert result.returncode == 0 and expected in result.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["task=nope"], "unknown task 'nope'; valid: "),
+    (["position=rope,nope", "-m"], "unknown position 'nope'"),
+    (["model=transformerx"], "unknown model 'transformerx'"),
+    (["train.max_length=16", "eval.max_length=16"], "eval.max_length (16) must be > train.max_length (16)"),
+    (["train.max_length=0"], "train.max_length must be >= 1"),
+    (["train.batch_size=0"], "train.batch_size must be >= 1"),
+    (["model.heads=3"], "model.heads (3) must divide model.d_model (64)"),
+    (["task=parity", "task.format=bogus"], "unknown value 'bogus'"),
+])
+def test_bad_input_is_one_line(args, needle):
+    result = run_cli("lengthgen-train", *args, timeout=120)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr
