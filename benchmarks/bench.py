@@ -1,0 +1,169 @@
+"""Speed benchmark: training and evaluation throughput against this machine's measured matmul peak.
+
+    python benchmarks/bench.py            # everything (end to end takes tens of minutes on 2 cores)
+    python benchmarks/bench.py --quick    # the peak and steady-state training only (< 1 minute)
+
+Prints the figures and writes benchmarks/out/bench.json. Configuration of the
+reference measurements (Ruoss et al. setup): encoder, 5 layers, d_model 64,
+8 heads, MLP 256, batch 128, reverse_string, input length 40 (80 slots with the
+output placeholders).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lengthgen.build import build  # noqa: E402
+from lengthgen.config import EvalConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
+from lengthgen.data import TrainStream, encode, eval_batch, seq_len  # noqa: E402
+from lengthgen.evaluate import bucket_rows  # noqa: E402
+from lengthgen.train import Program, raw_key  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+MODEL = ModelConfig(kind="encoder", layers=5, d_model=64, heads=8, mlp_dim=256)
+
+
+def config(length: int = 40, min_length: int | None = None, seeds: int = 1, position: str = "sinusoidal",
+           batch_size: int = 128, buckets: int = 1, model: ModelConfig = MODEL, eval_cfg: EvalConfig | None = None,
+           steps: int = 10_000) -> RunConfig:
+    train = TrainConfig(max_length=length, min_length=min_length or length, steps=steps, batch_size=batch_size,
+                        chunk_steps=10, buckets=buckets, seeds=seeds)
+    return RunConfig(task={"name": "reverse_string"}, position={"name": position}, model=model, train=train,
+                     eval=eval_cfg or EvalConfig(max_length=500, samples_per_length=128), progress=False)
+
+
+def peak_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """fp32 matmul throughput of a large jitted matmul (GFLOP/s)."""
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda x, y: x @ y)
+    f(a, a).block_until_ready()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            out = f(a, a)
+        out.block_until_ready()
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return 2 * n**3 / best / 1e9
+
+
+def model_flops_per_step(cfg: RunConfig, slots: int) -> float:
+    """Forward + backward FLOPs of one training step (matmuls and attention; 3x the forward)."""
+    m, b = cfg.model, cfg.train.batch_size
+    d, f, layers = m.d_model, m.mlp_dim, m.layers
+    per_token = layers * (2 * (4 * d * d + 2 * d * f) + 2 * 2 * slots * d) + 2 * d * 4
+    return 3.0 * per_token * b * slots
+
+
+def train_throughput(cfg: RunConfig, chunks: int = 4) -> dict[str, float]:
+    """Steady-state steps/s of the compiled training chunk (compile excluded)."""
+    built = build(cfg)
+    program = Program(built)
+    t = cfg.train
+    stream = TrainStream(built.task, built.layout, built.train_lengths, 1, t.batch_size, t.chunk_steps)
+    state = program.init(np.stack([raw_key(s) for s in cfg.seeds]), max(stream.sizes))
+    _, chunk = stream.chunk(cfg.seeds, 0)
+    state, metrics = program.train_chunk(state, chunk)
+    jax.block_until_ready(metrics)
+    best = float("inf")
+    for _ in range(chunks):
+        start = time.perf_counter()
+        state, metrics = program.train_chunk(state, chunk)
+        jax.block_until_ready(metrics)
+        best = min(best, time.perf_counter() - start)
+    steps_per_s = t.chunk_steps / best
+    slots = max(stream.sizes)
+    flops = model_flops_per_step(cfg, slots) * len(cfg.seeds)
+    return {"steps_per_s": steps_per_s, "tokens_per_s": steps_per_s * t.batch_size * slots * len(cfg.seeds),
+            "model_gflops": flops / 1e9, "achieved_gflops": flops * steps_per_s / 1e9}
+
+
+def eval_throughput(lengths=(100, 250, 500)) -> dict[str, float]:
+    """Evaluation instances/s at fixed lengths (a trained-size model with random parameters)."""
+    built = build(config(eval_cfg=EvalConfig(max_length=max(lengths), samples_per_length=128)))
+    program = Program(built)
+    params = program.init(np.stack([raw_key(0)]), 80).params
+    out = {}
+    for n in lengths:
+        size = seq_len(built.task, n)
+        rows = bucket_rows(size, built.net.heads, 1, 128)
+        batch = eval_batch(built.task, n, rows, 0)
+        ex = encode(built.task, batch, n, built.layout, size, rows)
+        jax.block_until_ready(program.eval_batch(params, ex, raw_key(0)))
+        start = time.perf_counter()
+        jax.block_until_ready(program.eval_batch(params, ex, raw_key(1)))
+        out[str(n)] = rows / (time.perf_counter() - start)
+    return out
+
+
+def end_to_end() -> dict[str, float]:
+    """10,000 steps of U{1..40} training plus evaluation of lengths 41..500 (128 each), via the real run()."""
+    from lengthgen.run import run
+
+    cfg = config(min_length=1, buckets=4,
+                 eval_cfg=EvalConfig(min_length=41, max_length=500, samples_per_length=128, bucket_growth=1.6))
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = run(cfg, Path(tmp))
+    return {"end_to_end_minutes": (time.perf_counter() - start) / 60, "compiled_programs": summary["compiled_programs"],
+            "e2e_train_seconds": summary["train_seconds"], "e2e_eval_seconds": summary["eval_seconds"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="peak and steady-state training only")
+    args = parser.parse_args()
+    os.environ.setdefault("LENGTHGEN_CACHE_DIR", "off")
+    report: dict[str, object] = {"device": str(jax.devices()[0]), "platform": platform.platform(),
+                                 "cpus": os.cpu_count(), "jax": jax.__version__}
+    peak = peak_gflops()
+    report["peak_gflops"] = peak
+    print(f"device {report['device']}: fp32 matmul peak {peak:.1f} GFLOP/s")
+
+    for position in ("sinusoidal", "t5") if not args.quick else ("sinusoidal",):
+        fig = train_throughput(config(position=position))
+        key = "" if position == "sinusoidal" else f"_{position}"
+        report.update({f"{k}{key}": v for k, v in fig.items()})
+        report[f"fraction_of_peak{key}"] = fig["achieved_gflops"] / peak
+        print(f"train {position:>10}: {fig['steps_per_s']:.2f} steps/s, {fig['tokens_per_s']:.0f} tokens/s, "
+              f"{fig['model_gflops']:.1f} GFLOP/step, {fig['achieved_gflops']:.1f} GFLOP/s = "
+              f"{fig['achieved_gflops'] / peak:.0%} of peak")
+
+    if not args.quick:
+        one = train_throughput(config(seeds=1))
+        eight = train_throughput(config(seeds=8))
+        report["seeds8_over_1"] = one["steps_per_s"] / eight["steps_per_s"]
+        small = ModelConfig(kind="encoder", layers=2, d_model=32, heads=4, mlp_dim=128)
+        one_s = train_throughput(config(seeds=1, batch_size=32, model=small))
+        eight_s = train_throughput(config(seeds=8, batch_size=32, model=small))
+        report["seeds8_over_1_small"] = one_s["steps_per_s"] / eight_s["steps_per_s"]
+        print(f"8 seeds at once take {report['seeds8_over_1']:.2f}x the time of one seed "
+              f"({report['seeds8_over_1_small']:.2f}x for a 2-layer d_model 32 model at batch 32)")
+        report["eval_instances_per_s"] = eval_throughput()
+        print("eval instances/s: " + ", ".join(f"length {k}: {v:.0f}" for k, v in
+                                                report["eval_instances_per_s"].items()))
+        e2e = end_to_end()
+        report.update(e2e)
+        print(f"end to end (10k steps U{{1..40}} + eval 41..500): {e2e['end_to_end_minutes']:.1f} min, "
+              f"{e2e['compiled_programs']} programs compiled")
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "bench.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {OUT / 'bench.json'}")
+
+
+if __name__ == "__main__":
+    main()
