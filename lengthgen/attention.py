@@ -1,4 +1,22 @@
-"""Multi-head attention over explicit masks and an optional relative-position bias."""
+"""Multi-head attention over explicit masks: logits, weights, mixing, and the attention variants.
+
+Logits are q.k / sqrt(K) (or a position scheme's own logits), optionally
+multiplied per query by a length-dependent factor, plus an optional
+relative-position bias; then masked and normalized.
+
+Variants (`AttentionConfig`), all functions of n_i = the number of keys query
+i sees (the real length for an encoder, i + 1 for a decoder; padding never
+counts):
+  logit_scale = logn: scores x log(n_i) / log(L) (Chiang & Cholak's log n,
+      divided by the constant log L so that the factor is 1 at the reference
+      length L; the constant is absorbed by W_Q);
+  logit_scale = qwen: scores x max(1, log_L(n_i)), i.e. Qwen's query scaling
+      with the 1-based position index (= n_i in a decoder);
+  kind = relu: A_ij = ReLU(s_ij) / (gamma_h sqrt(n_i / 2)) (Shen et al. 2023),
+      gamma_h > 0 learned per head and layer.
+The scaling multiplies the query-key scores; an additive position bias is not
+scaled. L = attention.reference_length, or the longest training sequence in slots.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +24,8 @@ import jax
 import jax.numpy as jnp
 
 NEG_INF = -1e30
+KINDS = ("softmax", "relu")
+LOGIT_SCALES = ("none", "logn", "qwen")
 
 
 def attention_mask(length: jax.Array, size: int, causal: bool) -> jax.Array:
@@ -17,12 +37,67 @@ def attention_mask(length: jax.Array, size: int, causal: bool) -> jax.Array:
     return mask_SxS
 
 
-def attend(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS=None) -> jax.Array:
-    """Softmax attention; returns BxSxHxK."""
-    scale = q_BxSxHxK.shape[-1] ** -0.5
-    logits_BxHxSxS = jnp.einsum("bqhk,bshk->bhqs", q_BxSxHxK * scale, k_BxSxHxK)
+def visible_keys(mask_SxS: jax.Array) -> jax.Array:
+    """n_i: keys query i sees (at least 1)."""
+    return jnp.maximum(mask_SxS.sum(-1), 1).astype(jnp.float32)
+
+
+def logit_scale(kind: str, n_S: jax.Array, reference: int) -> jax.Array | None:
+    """Per-query factor on the scores (None for 'none')."""
+    if kind == "none":
+        return None
+    ratio = jnp.log(n_S) / jnp.log(float(reference))
+    if kind == "logn":
+        return ratio
+    if kind == "qwen":
+        return jnp.maximum(1.0, ratio)
+    raise ValueError(f"unknown logit scale '{kind}'; valid: {', '.join(LOGIT_SCALES)}")
+
+
+def dot_logits(q_BxSxHxK: jax.Array, k_BxSxHxK: jax.Array) -> jax.Array:
+    return jnp.einsum("bqhk,bshk->bhqs", q_BxSxHxK * q_BxSxHxK.shape[-1] ** -0.5, k_BxSxHxK)
+
+
+def attention_weights(q_BxSxHxK, k_BxSxHxK, mask_SxS, bias_HxSxS=None, logits_BxHxSxS=None, *,
+                      kind: str = "softmax", scale_S=None, gamma_H=None) -> jax.Array:
+    """BxHxSxS attention weights; `logits_BxHxSxS` (a scheme's own scores) replaces q.k/sqrt(K)."""
+    logits = dot_logits(q_BxSxHxK, k_BxSxHxK) if logits_BxHxSxS is None else logits_BxHxSxS
+    if scale_S is not None:
+        logits = logits * scale_S[None, None, :, None].astype(logits.dtype)
     if bias_HxSxS is not None:
-        logits_BxHxSxS = logits_BxHxSxS + bias_HxSxS[None].astype(logits_BxHxSxS.dtype)
-    logits_BxHxSxS = jnp.where(mask_SxS[None, None], logits_BxHxSxS, NEG_INF)
-    probs = jax.nn.softmax(logits_BxHxSxS, axis=-1)
-    return jnp.einsum("bhqs,bshk->bqhk", probs, v_BxSxHxK)
+        logits = logits + bias_HxSxS[None].astype(logits.dtype)
+    if kind == "softmax":
+        return jax.nn.softmax(jnp.where(mask_SxS[None, None], logits, NEG_INF), axis=-1)
+    if kind == "relu":
+        gamma = jnp.ones(logits.shape[1], logits.dtype) if gamma_H is None else gamma_H.astype(logits.dtype)
+        norm_HxS = gamma[:, None] * jnp.sqrt(visible_keys(mask_SxS) / 2.0)[None, :].astype(logits.dtype)
+        return jnp.where(mask_SxS[None, None], jax.nn.relu(logits), 0.0) / norm_HxS[None, :, :, None]
+    raise ValueError(f"unknown attention kind '{kind}'; valid: {', '.join(KINDS)}")
+
+
+def mix(weights_BxHxSxS: jax.Array, v_BxSxHxK: jax.Array) -> jax.Array:
+    return jnp.einsum("bhqs,bshk->bqhk", weights_BxHxSxS, v_BxSxHxK)
+
+
+def attend(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS=None, logits_BxHxSxS=None, **variant) -> jax.Array:
+    """Attention output BxSxHxK (softmax by default; see `attention_weights` for the variants)."""
+    return mix(attention_weights(q_BxSxHxK, k_BxSxHxK, mask_SxS, bias_HxSxS, logits_BxHxSxS, **variant), v_BxSxHxK)
+
+
+def _real_query_mean(value_BxHxS: jax.Array, mask_SxS: jax.Array) -> jax.Array:
+    real_S = jnp.diagonal(mask_SxS).astype(value_BxHxS.dtype)
+    count = value_BxHxS.shape[0] * value_BxHxS.shape[1] * jnp.maximum(real_S.sum(), 1.0)
+    return (value_BxHxS * real_S).sum() / count
+
+
+def attention_entropy(weights_BxHxSxS: jax.Array, mask_SxS: jax.Array) -> jax.Array:
+    """Mean entropy (nats) of the rows of real queries; rows are normalized first (ReLU weights need it)."""
+    p = weights_BxHxSxS / jnp.maximum(weights_BxHxSxS.sum(-1, keepdims=True), 1e-9)
+    positive = p > 0
+    plogp = jnp.where(positive, p * jnp.log(jnp.where(positive, p, 1.0)), 0.0)
+    return _real_query_mean(-plogp.sum(-1), mask_SxS)
+
+
+def row_sum_deviation(weights_BxHxSxS: jax.Array, mask_SxS: jax.Array) -> jax.Array:
+    """Mean (sum_j A_ij - 1)^2 over real queries: keeps unnormalized (ReLU) rows near a distribution."""
+    return _real_query_mean((weights_BxHxSxS.sum(-1) - 1.0) ** 2, mask_SxS)

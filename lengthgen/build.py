@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
+
 from lengthgen.config import RunConfig, validate
 from lengthgen.data import LAYOUTS, model_vocab, seq_len
 from lengthgen.errors import ConfigError
@@ -16,7 +18,7 @@ from lengthgen.models import ModelSpec
 from lengthgen.models.transformer import NetConfig
 from lengthgen.positions.base import PositionSpec
 from lengthgen.registry import MODELS, POSITIONS, TASKS
-from lengthgen.task import Task, make_options
+from lengthgen.task import Task, check_batch, choice, make_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +51,39 @@ def make_task(node: dict[str, Any]) -> Task:
     return task_cls(**options)
 
 
+SAMPLER_CHECK_ROWS = 2
+
+
+def check_sampler(task: Task, cfg: RunConfig) -> None:
+    """Sample a tiny batch at the shortest and longest train and eval lengths, for the task and each
+    evaluation variant, and hold it to the task contract: a plugin whose sampler returns wrong
+    shapes, dtypes or tokens fails here with one line instead of inside a compiled program."""
+    lengths = sorted({cfg.train.min_length, cfg.train.max_length, cfg.eval.min_length, cfg.eval.max_length})
+    tasks = {"": task}
+    for name, overrides in task.eval_variants.items():
+        try:
+            tasks[f" (eval set '{name}')"] = task.variant(overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"task '{task.name}' eval set '{name}': {exc}") from None
+    for where, t in tasks.items():
+        for n in lengths:
+            try:
+                batch = t.sample(np.random.default_rng(n), n, SAMPLER_CHECK_ROWS)
+            except ConfigError:
+                raise
+            except Exception as exc:
+                detail = (str(exc).splitlines() or [""])[0]
+                raise ConfigError(f"task '{task.name}'{where}: sampling length {n} failed: "
+                                  f"{type(exc).__name__}: {detail}") from None
+            try:
+                check_batch(t, batch, n, SAMPLER_CHECK_ROWS)
+            except ValueError as exc:
+                raise ConfigError(f"{exc}{where}") from None
+            except Exception:
+                raise ConfigError(f"task '{task.name}'{where}: sample() returned {type(batch).__name__}, "
+                                  "expected a Batch(inputs_BxI, targets_BxT, mask_BxT) of arrays") from None
+
+
 def build(cfg: RunConfig) -> Built:
     validate(cfg)
     task = make_task(cfg.task)
@@ -75,16 +110,59 @@ def build(cfg: RunConfig) -> Built:
     for n in (cfg.train.min_length, cfg.eval.min_length):
         task.check_length(n)
     task.check_length(cfg.eval.max_length)
+    check_sampler(task, cfg)
+    if model.uses_positions and position.task_ids and task.position_ids(cfg.train.max_length) is None:
+        raise ConfigError(f"position '{position.name}' needs position ids from the task (Task.position_ids); "
+                          f"task '{task.name}' gives none")
     longest = max(seq_len(task, n) for n in (cfg.train.max_length, cfg.eval.max_length))
     limit = position.table_size(pos_opts)
     if model.uses_positions and limit is not None and longest > limit:
         raise ConfigError(
             f"position '{position.name}': max_len {limit} is below the longest sequence "
             f"({longest} slots at eval.max_length={cfg.eval.max_length}); raise position.max_len")
+    if model.uses_positions and limit is not None:
+        _check_reach(task, position, pos_opts, cfg, limit)
+    train_slots = max(seq_len(task, n) for n in (cfg.train.min_length, cfg.train.max_length))
+    _check_attention(cfg, train_slots)
 
     net = NetConfig(
         vocab_in=model_vocab(task), vocab_out=task.vocab_size, layers=cfg.model.layers,
         d_model=cfg.model.d_model, heads=cfg.model.heads, mlp_dim=cfg.model.mlp_dim,
         dropout=cfg.model.dropout, embed_dropout=cfg.model.embed_dropout, causal=model.causal,
-        position=position, position_options=pos_opts)
+        position=position, position_options=pos_opts, attention=cfg.attention, train_length=train_slots)
     return Built(cfg, task, model, position, pos_opts, layout, net)
+
+
+def _position_reach(task: Task, position: PositionSpec, length: int) -> int:
+    """Largest position index + 1 before any offset: the slot count, or the task's largest id + 1."""
+    if position.task_ids:
+        ids_I, ids_T = task.position_ids(length)
+        return int(max([0, *ids_I, *ids_T])) + 1
+    return seq_len(task, length)
+
+
+def _check_reach(task: Task, position: PositionSpec, options: Any, cfg: RunConfig, limit: int) -> None:
+    """Position tables must hold training positions plus the largest training offset, and test positions."""
+    offset = position.train_offset(options)
+    for where, length, extra in (("train", cfg.train.max_length, offset), ("eval", cfg.eval.max_length, 0)):
+        reach = _position_reach(task, position, length) + extra
+        if reach > limit:
+            plus = f" + max_offset {extra}" if extra else ""
+            raise ConfigError(
+                f"position '{position.name}': max_len {limit} is below the largest {where} position + 1 "
+                f"({reach - extra}{plus} at {where}.max_length={length}); raise position.max_len"
+                + (" or lower position.max_offset" if extra else ""))
+
+
+def _check_attention(cfg: RunConfig, train_slots: int) -> None:
+    from lengthgen.attention import KINDS, LOGIT_SCALES
+
+    a = cfg.attention
+    choice(a.kind, KINDS, "attention.kind")
+    choice(a.logit_scale, LOGIT_SCALES, "attention.logit_scale")
+    for key in ("reference_length", "entropy_penalty", "rowsum_penalty"):
+        if getattr(a, key) < 0:
+            raise ConfigError(f"attention.{key} must be >= 0, got {getattr(a, key)}")
+    if a.logit_scale != "none" and (a.reference_length or train_slots) < 2:
+        raise ConfigError(f"attention.logit_scale={a.logit_scale} needs a reference length >= 2 "
+                          f"(attention.reference_length, or the longest training sequence: {train_slots} slots)")

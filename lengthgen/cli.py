@@ -49,13 +49,60 @@ def format_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(rows: list[dict[str, str]]) -> str:
+    """A GitHub-flavoured Markdown table (`|` inside cells escaped)."""
+    if not rows:
+        return "(none)"
+    cols = list(rows[0])
+
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(cols), "|" + "|".join("---" for _ in cols) + "|", *(line(r[c] for c in cols) for r in rows)])
+
+
 def cmd_list(args) -> None:
     from lengthgen import registry
 
-    print(format_table(ROWS[args.what]()))
+    print((format_markdown if args.markdown else format_table)(ROWS[args.what]()))
     table = {"tasks": registry.TASKS, "positions": registry.POSITIONS, "models": registry.MODELS}[args.what]
     for name, error in table.broken().items():
         print(f"warning: {args.what[:-1]} '{name}' failed to load: {error}", file=sys.stderr)
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """`key=value` strings to a dict; values are read as YAML scalars (3, 0.5, true, text)."""
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option expects key=value, got '{pair}'")
+        options[key] = yaml.safe_load(value) if value else ""
+    return options
+
+
+def cmd_check_task(args) -> None:
+    """Run every contract check on one task; one line per check, exit 1 on the first failure."""
+    from lengthgen.check import DEFAULT_LENGTHS, run_checks
+    from lengthgen.registry import TASKS
+
+    task = TASKS.get(args.name)(**parse_options(args.option))
+    lengths = DEFAULT_LENGTHS
+    if args.lengths:
+        try:
+            lengths = tuple(int(n) for n in args.lengths.split(","))
+        except ValueError:
+            raise ConfigError(f"--lengths expects comma-separated integers, got '{args.lengths}'") from None
+    results = run_checks(task, lengths, batches=args.batches, batch_size=args.batch_size, seed=args.seed)
+    for r in results:
+        print(f"{'ok' if r.ok else 'FAIL':4}  {r.name:<11} {r.detail}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(f"lengthgen: task '{args.name}' failed check '{failed[0].name}': {failed[0].detail}", file=sys.stderr)
+        sys.exit(1)
+    print(f"task '{args.name}' passed {len(results)} checks")
 
 
 def cmd_collect(args) -> None:
@@ -112,12 +159,29 @@ def _title(frame) -> str:
     return " / ".join(parts)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes end with one line (`lengthgen --help` shows the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lengthgen", description=__doc__)
+    p = OneLineParser(prog="lengthgen", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("list", help="list registered tasks, positions or models")
     s.add_argument("what", choices=sorted(ROWS))
+    s.add_argument("--markdown", action="store_true",
+                   help="print a Markdown table (docs/tasks.md and docs/positions.md are this output)")
     s.set_defaults(func=cmd_list)
+    s = sub.add_parser("check-task", help="check a task's sampler against its contract and reference solver")
+    s.add_argument("name")
+    s.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option (repeatable)")
+    s.add_argument("--lengths", default="", help="comma-separated lengths (default: 1,2,3,4,5,8,13,21,40)")
+    s.add_argument("--batches", type=int, default=3, help="batches per length")
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_check_task)
     s = sub.add_parser("collect", help="gather every run under DIR into DIR/results.parquet and DIR/summary.csv")
     s.add_argument("dir")
     s.set_defaults(func=cmd_collect)

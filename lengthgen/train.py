@@ -77,13 +77,20 @@ class Program:
         return TrainState(jnp.int32(0), params, self.tx.init(params), run_key)
 
     def _loss(self, params, ex: Example, key, train: bool):
+        """Mean scored NLL; when training, plus the auxiliary losses the model sows into "losses"."""
         pos_key, drop_key = jax.random.split(key)
         pos_S = self.positions(pos_key, ex.ids_S, ex.length, train)
-        logits = self.net.apply({"params": params}, ex.tokens_BxS, pos_S, ex.length, train, rngs={"dropout": drop_key})
+        args = ({"params": params}, ex.tokens_BxS, pos_S, ex.length, train)
+        aux = jnp.float32(0.0)
+        if train:
+            logits, sown = self.net.apply(*args, rngs={"dropout": drop_key}, mutable=["losses"])
+            aux = sum((jnp.sum(v).astype(jnp.float32) for v in jax.tree.leaves(sown)), aux)
+        else:
+            logits = self.net.apply(*args, rngs={"dropout": drop_key})
         logp = jax.nn.log_softmax(logits.astype(jnp.float32))
         nll_BxS = -jnp.take_along_axis(logp, ex.labels_BxS[..., None], -1)[..., 0]
         loss = (nll_BxS * ex.weights_BxS).sum() / jnp.maximum(ex.weights_BxS.sum(), 1.0)
-        return loss, logits
+        return loss + aux, logits
 
     def _train_step(self, state: TrainState, ex: Example):
         key, step_key = jax.random.split(state.key)

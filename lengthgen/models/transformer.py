@@ -1,4 +1,9 @@
-"""A small pre-LayerNorm transformer; the position scheme and causality come from its config."""
+"""A small pre-LayerNorm transformer; the position scheme, causality and attention variant come from its config.
+
+Auxiliary losses (attention entropy, ReLU row sums) are sown into the "losses"
+collection, already weighted; training applies the model with
+`mutable=["losses"]` and adds their sum to the loss.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,19 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lengthgen.attention import attend, attention_mask
+from lengthgen.attention import (attention_entropy, attention_mask, attention_weights, logit_scale, mix,
+                                 row_sum_deviation, visible_keys)
+from lengthgen.config import AttentionConfig
 from lengthgen.positions.base import PositionSpec
 
 
 @dataclasses.dataclass(frozen=True)
 class NetConfig:
-    """Everything a network needs, fixed before tracing (hashable, so jit can key on it)."""
+    """Everything a network needs, fixed before tracing (hashable, so jit can key on it).
+
+    train_length: the longest training sequence in slots (L_train for schemes
+    and for the attention's log-n reference).
+    """
 
     vocab_in: int
     vocab_out: int
@@ -28,6 +39,12 @@ class NetConfig:
     causal: bool
     position: PositionSpec
     position_options: Any
+    attention: AttentionConfig = AttentionConfig()
+    train_length: int = 0
+
+    @property
+    def reference_length(self) -> int:
+        return self.attention.reference_length or self.train_length
 
 
 class Block(nn.Module):
@@ -35,15 +52,23 @@ class Block(nn.Module):
     scheme: nn.Module
 
     @nn.compact
-    def __call__(self, x_BxSxD, pos_S, mask_SxS, bias_HxSxS, train: bool):
-        c = self.cfg
+    def __call__(self, x_BxSxD, pos_S, mask_SxS, bias_HxSxS, scale_S, train: bool):
+        c, a = self.cfg, self.cfg.attention
         head_dim = c.d_model // c.heads
         h = nn.LayerNorm()(x_BxSxD)
         qkv = nn.DenseGeneral((3, c.heads, head_dim), name="qkv")(h)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         q, k = self.scheme.rotate(q, k, pos_S)
-        h = attend(q, k, v, mask_SxS, bias_HxSxS)
-        h = nn.DenseGeneral(c.d_model, axis=(-2, -1), name="out")(h)
+        logits = self.scheme.logits(q, k, pos_S)
+        gamma_H = None
+        if a.kind == "relu":
+            gamma_H = jnp.exp(self.param("relu_log_gamma", nn.initializers.zeros, (c.heads,)))
+        weights = attention_weights(q, k, mask_SxS, bias_HxSxS, logits, kind=a.kind, scale_S=scale_S, gamma_H=gamma_H)
+        if a.entropy_penalty > 0:
+            self.sow("losses", "attention_entropy", a.entropy_penalty * attention_entropy(weights, mask_SxS))
+        if a.kind == "relu" and a.rowsum_penalty > 0:
+            self.sow("losses", "relu_row_sum", a.rowsum_penalty * row_sum_deviation(weights, mask_SxS))
+        h = nn.DenseGeneral(c.d_model, axis=(-2, -1), name="out")(mix(weights, v))
         x_BxSxD = x_BxSxD + nn.Dropout(c.dropout)(h, deterministic=not train)
         h = nn.LayerNorm()(x_BxSxD)
         h = nn.Dense(c.mlp_dim)(h)
@@ -59,13 +84,15 @@ class Transformer(nn.Module):
     @nn.compact
     def __call__(self, tokens_BxS, pos_S, length, train: bool = False):
         c = self.cfg
-        scheme = c.position.module(c.position_options, c.d_model, c.heads, c.causal, name="position")
+        scheme = c.position.module(c.position_options, c.d_model, c.heads, c.causal, train_length=c.train_length,
+                                   train=train, length=length, name="position")
         x = nn.Embed(c.vocab_in, c.d_model, embedding_init=nn.initializers.normal(1.0))(tokens_BxS)
         x = scheme.embed(x, pos_S)
         x = nn.Dropout(c.embed_dropout)(x, deterministic=not train)
         mask_SxS = attention_mask(length, tokens_BxS.shape[1], c.causal)
+        scale_S = logit_scale(c.attention.logit_scale, visible_keys(mask_SxS), c.reference_length)
         bias_HxSxS = scheme.bias(pos_S)
         for i in range(c.layers):
-            x = Block(c, scheme, name=f"block_{i}")(x, pos_S, mask_SxS, bias_HxSxS, train)
+            x = Block(c, scheme, name=f"block_{i}")(x, pos_S, mask_SxS, bias_HxSxS, scale_S, train)
         x = nn.LayerNorm()(x)
         return nn.Dense(c.vocab_out, name="head")(x)

@@ -1,15 +1,27 @@
-"""What a position scheme is: a Flax module with three hooks, plus a position sampler.
+"""What a position scheme is: a Flax module with four hooks, plus a position sampler.
 
 The transformer calls the hooks at fixed points, so a scheme only overrides
 what it changes:
-  embed(x_BxSxD, pos_S)         absolute schemes add (or concatenate) to embeddings;
-  rotate(q_BxSxHxK, k, pos_S)   rotary schemes rotate queries and keys;
-  bias(pos_S) -> HxSxS          relative schemes add a bias to the attention logits.
+  embed(x_BxSxD, pos_S)            absolute schemes add (or concatenate) to embeddings;
+  rotate(q_BxSxHxK, k, pos_S)      rotary schemes rotate queries and keys;
+  bias(pos_S) -> HxSxS             relative schemes add a bias to the attention logits
+                                   (computed once per forward pass, shared by the layers);
+  logits(q_BxSxHxK, k, pos_S)      schemes whose score is not the dot product of separately
+      -> BxHxSxS                   rotated q and k (ReRoPE, dual chunk, Transformer-XL) return
+                                   the full logits, already scaled by 1/sqrt(K).
+Parameters a hook creates belong to the scheme and are shared by all layers.
+
 `pos_S` holds the position index of every sequence slot. It comes from the
-spec's sampler, which maps the slots' natural ids (`0..S-1`, or ids a task
-gives, such as digit significance) to positions: the ids themselves by
-default, or a sorted random subset of `[0, max_len)` for Ruoss et al.'s
-randomized schemes (one subset per batch, at training and at test time).
+spec's sampler: the slot indices `0..S-1` by default, a sorted random subset of
+`[0, max_len)` for Ruoss et al.'s randomized schemes (one subset per batch, at
+training and at test time), slot indices plus a random training-time offset
+(random padding), or the task's own ids (`Task.position_ids`, e.g. digit
+significance) for schemes that declare `task_ids`.
+
+Besides its options a scheme sees `train_length` (the run's longest training
+sequence, in slots: L_train for schemes that extend a trained context), and,
+per call, `train` and `length` (the batch's number of real slots, traced) for
+schemes that act differently at evaluation.
 """
 
 from __future__ import annotations
@@ -31,6 +43,9 @@ class Scheme(nn.Module):
     d_model: int
     heads: int
     causal: bool
+    train_length: int = 0
+    train: bool = False
+    length: Any = None
 
     def embed(self, x_BxSxD: jax.Array, pos_S: jax.Array) -> jax.Array:
         return x_BxSxD
@@ -41,6 +56,9 @@ class Scheme(nn.Module):
     def bias(self, pos_S: jax.Array) -> jax.Array | None:
         return None
 
+    def logits(self, q_BxSxHxK: jax.Array, k_BxSxHxK: jax.Array, pos_S: jax.Array) -> jax.Array | None:
+        return None
+
     def __call__(self, x_BxSxD: jax.Array, pos_S: jax.Array) -> jax.Array:
         return self.embed(x_BxSxD, pos_S)
 
@@ -49,9 +67,9 @@ Sampler = Callable[[jax.Array, jax.Array, jax.Array, Any, bool], jax.Array]
 
 
 def contiguous_positions(key: jax.Array, ids_S: jax.Array, length: jax.Array, options: Any, train: bool) -> jax.Array:
-    """The slots' natural ids: 0..S-1, or the task's own ids (slots past `length` are masked)."""
+    """The slot indices 0..S-1 (slots past `length` are masked)."""
     del key, length, options, train
-    return ids_S
+    return jnp.arange(ids_S.shape[0], dtype=jnp.int32)
 
 
 def randomized_positions(key: jax.Array, ids_S: jax.Array, length: jax.Array, options: Any, train: bool) -> jax.Array:
@@ -69,6 +87,19 @@ def randomized_positions(key: jax.Array, ids_S: jax.Array, length: jax.Array, op
     return jnp.minimum(jnp.sort(draw), max_len - 1)
 
 
+def training_offset(key: jax.Array, options: Any, train: bool) -> jax.Array:
+    """One offset per batch, uniform in [0, options.max_offset] at training time, 0 at test time."""
+    if not train:
+        return jnp.int32(0)
+    return jax.random.randint(key, (), 0, options.max_offset + 1, dtype=jnp.int32)
+
+
+def offset_positions(key: jax.Array, ids_S: jax.Array, length: jax.Array, options: Any, train: bool) -> jax.Array:
+    """Slot indices shifted by a random training-time offset (Tao et al.'s random front padding)."""
+    del length
+    return jnp.arange(ids_S.shape[0], dtype=jnp.int32) + training_offset(key, options, train)
+
+
 @dataclasses.dataclass(frozen=True)
 class PositionSpec:
     """A registered position scheme: its module, options and how positions are drawn.
@@ -76,7 +107,13 @@ class PositionSpec:
     family: none | absolute | rotary | relative.
     table_size: given options, the largest position index + 1 the scheme can
       take (None = unbounded); used to reject a config before training.
+    train_offset: given options, the largest offset the sampler adds to
+      positions at training time (checked against table_size too).
     causal_only: the scheme is defined for causal (decoder) models only.
+    task_ids: positions come from the task (`Task.position_ids`); a task
+      without ids is rejected at build time.
+    diagnostics: (params of one seed, NetConfig) -> JSON-able dict, added to
+      the run summary.
     """
 
     name: str
@@ -89,6 +126,9 @@ class PositionSpec:
     sampler: Sampler = contiguous_positions
     causal_only: bool = False
     table_size: Callable[[Any], int | None] = lambda options: None
+    train_offset: Callable[[Any], int] = lambda options: 0
+    task_ids: bool = False
+    diagnostics: Callable[[Any, Any], dict] | None = None
 
     @property
     def randomized(self) -> bool:
@@ -97,3 +137,19 @@ class PositionSpec:
     @property
     def parameters(self) -> str:
         return ", ".join(f.name for f in dataclasses.fields(self.Options)) or "-"
+
+
+def extend_options(options: type, name: str, **defaults: Any) -> type:
+    """A frozen subclass of the dataclass `options` with extra (or re-defaulted) int/float fields."""
+    fields = [(key, type(value), dataclasses.field(default=value)) for key, value in defaults.items()]
+    cls = dataclasses.make_dataclass(name, fields, bases=(options,), frozen=True)
+    cls.__module__ = __name__
+    return cls
+
+
+def resolve_length(option: int, scheme: Scheme, what: str) -> int:
+    """An option that defaults (0) to the run's training length, in slots."""
+    value = option or scheme.train_length
+    if value < 1:
+        raise ValueError(f"{what}: no training length given (set the option or Scheme.train_length)")
+    return value

@@ -1,0 +1,67 @@
+"""FIRE (Li et al. 2024): a learned function of the log-scaled, normalized distance.
+
+  bias_h(i, j) = f(psi(|i - j|) / psi(max(L, i, j)))_h,   psi(x) = log(c x + 1)
+f is an MLP (1 -> hidden -> H, ReLU), c > 0 and L > 0 are learned (softplus),
+starting at c = init_c and L = threshold (0 = the run's training length). For
+causal pairs max(L, i, j) = max(L, i), the paper's normalizer: the input stays
+in [0, 1] at any length, is 0 at distance 0, and is 1 for the first key of any
+query past L. Bidirectional models get a second set of H outputs for keys
+after the query.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from lengthgen.errors import ConfigError
+from lengthgen.positions.base import PositionSpec, Scheme, resolve_length
+
+
+@dataclasses.dataclass(frozen=True)
+class FireOptions:
+    hidden: int = 32
+    init_c: float = 1.0
+    threshold: float = 0.0
+
+    def __post_init__(self):
+        if self.hidden < 1 or not self.init_c > 0 or self.threshold < 0:
+            raise ConfigError("position 'fire': hidden >= 1, init_c > 0 and threshold >= 0 (0 = training length)")
+
+
+def fire_inputs(pos_S: jax.Array, c, threshold) -> jax.Array:
+    """SxS normalized distance psi(|i-j|) / psi(max(L, i, j))."""
+    pos = pos_S.astype(jnp.float32)
+    dist = jnp.abs(pos[:, None] - pos[None, :])
+    scale = jnp.maximum(threshold, jnp.maximum(pos[:, None], pos[None, :]))
+    return jnp.log1p(c * dist) / jnp.log1p(c * scale)
+
+
+def _softplus_inverse(y: float) -> float:
+    return y + math.log(-math.expm1(-y))
+
+
+class Fire(Scheme):
+    @nn.compact
+    def bias(self, pos_S):
+        o = self.options
+        threshold0 = o.threshold or float(resolve_length(0, self, "fire threshold"))
+        c = jax.nn.softplus(self.param("raw_c", lambda k, s: jnp.full(s, _softplus_inverse(o.init_c)), ()))
+        threshold = jax.nn.softplus(self.param("raw_threshold", lambda k, s: jnp.full(s, _softplus_inverse(threshold0)), ()))
+        x_SxSx1 = fire_inputs(pos_S, c, threshold)[..., None]
+        sides = 1 if self.causal else 2
+        h = jax.nn.relu(nn.Dense(o.hidden, name="mlp_in")(x_SxSx1))
+        out_SxSxO = nn.Dense(sides * self.heads, name="mlp_out")(h)
+        if sides == 2:
+            after = (pos_S[None, :] > pos_S[:, None])[..., None]
+            out_SxSxO = jnp.where(after, out_SxSxO[..., self.heads:], out_SxSxO[..., :self.heads])
+        return out_SxSxO.transpose(2, 0, 1)
+
+
+FIRE = PositionSpec(
+    "fire", "relative", "MLP over the log-scaled distance normalized by the query position, learned c and L",
+    "bias = f(psi(i-j) / psi(max(L, i))), psi(x) = log(cx + 1)", "Li et al. 2024", Fire, FireOptions)
