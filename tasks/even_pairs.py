@@ -1,0 +1,36 @@
+"""even_pairs (Deletang et al. 2023, regular): is the number of 01 and 10 pairs even?"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lengthgen.task import Batch, Task
+
+
+class EvenPairsTask(Task):
+    """Input: `length` uniform bits. Target: one token, 1 if the number of adjacent
+    unequal pairs (01 or 10) is odd, else 0.
+
+    That number is odd exactly when the first and last bits differ, which is how the
+    sampler labels; the answer at length 1 is 0 (no pairs).
+    """
+
+    name = "even_pairs"
+    description = "parity of the number of 01/10 pairs in a bit string"
+    family = "regular"
+    length_meaning = "input bits"
+    vocab = ("0", "1")
+    chance = 0.5
+
+    def shapes(self, length):
+        return length, 1
+
+    def sample(self, rng, length, batch_size):
+        x = rng.integers(0, 2, (batch_size, length))
+        y = (x[:, :1] != x[:, -1:]).astype(np.int64)
+        return Batch(x, y, np.ones_like(y, bool))
+
+    def solve(self, inputs_I):
+        bits = [int(t) for t in inputs_I]
+        pairs = sum(1 for a, b in zip(bits, bits[1:]) if a != b)
+        return np.array([pairs % 2])
