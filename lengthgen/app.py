@@ -1,9 +1,11 @@
 """`lengthgen-train`: the Hydra entry point.
 
 Before Hydra launches anything, every configuration of the sweep (command-line
-sweeps and `hydra.sweeper.params` alike) is composed and fully validated, so
-bad input costs one line and no compilation. Set LENGTHGEN_DEBUG=1 for
-tracebacks.
+sweeps and `hydra.sweeper.params` alike) is composed and fully validated, and
+the output directory is checked to be writable, so bad input costs one line on
+stderr, exit status 2 and no compilation. Hydra's own errors are rewritten
+into the same one-line form. A run that fails in training (non-finite loss)
+exits with status 1. Set LENGTHGEN_DEBUG=1 for tracebacks.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import dataclasses
 import itertools
 import logging
 import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +75,9 @@ def _overrides(argv: list[str]) -> list[str] | None:
     return [a for a in argv if "=" in a and not a.startswith("-")]
 
 
-def sweep_combinations(argv_overrides: list[str]) -> list[list[str]]:
-    """Every concrete override list of the sweep (argv sweeps x hydra.sweeper.params)."""
+def sweep_combinations(argv_overrides: list[str]) -> tuple[list[list[str]], Any]:
+    """Every concrete override list of the sweep (argv sweeps x hydra.sweeper.params), and the
+    first configuration composed with its `hydra` node."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -94,19 +99,48 @@ def sweep_combinations(argv_overrides: list[str]) -> list[list[str]]:
             values = list(sweep.sweep_string_iterator()) if sweep.is_sweep_override() else [str(value)]
             dims[key] = [f"{key}={v}" for v in values]
     combos = [fixed + list(c) for c in itertools.product(*dims.values())] if dims else [fixed]
-    return combos
+    return combos, cfg
 
 
 def check_names(overrides: list[str]) -> None:
+    from lengthgen import registry
+
     for item in overrides:
         key, _, value = item.partition("=")
         key = key.lstrip("+~")
         if key in GROUPS:
             valid = group_choices(key)
+            broken = getattr(registry, GROUPS[key]).broken()
             for name in value.split(","):
                 name = name.strip()
+                if name in broken and name not in valid:
+                    raise ConfigError(f"{key} '{name}' failed to load from {broken[name]}")
                 if name and name not in valid:
                     raise ConfigError(f"unknown {key} '{name}'; valid: {', '.join(valid)}")
+
+
+def check_output_dir(hydra_cfg: Any, argv: list[str]) -> None:
+    """The run (or sweep) directory, or its nearest existing parent, must be a writable directory."""
+    from omegaconf import OmegaConf
+
+    multirun = any(a in ("-m", "--multirun") for a in argv) or "MULTIRUN" in str(hydra_cfg.hydra.get("mode"))
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        target = Path(str(OmegaConf.select(hydra_cfg, key)))
+    except Exception:  # an interpolation only Hydra's runtime can resolve: Hydra reports it
+        return
+    path = target.absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        culprit = "it" if existing == path else f"'{existing}'"
+        raise ConfigError(f"{key}: cannot create output directory '{target}': {culprit} is not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".lengthgen-write-test-", dir=existing))
+    except OSError as exc:
+        raise ConfigError(f"{key}: output directory '{target}' is not writable "
+                          f"('{existing}': {exc.strerror or exc})") from None
 
 
 def validate_argv(argv: list[str]) -> int:
@@ -121,8 +155,10 @@ def validate_argv(argv: list[str]) -> int:
     if overrides is None:
         return 0
     check_names(overrides)
+    combo: list[str] = overrides
     try:
-        combos = sweep_combinations(overrides)
+        combos, first = sweep_combinations(overrides)
+        check_output_dir(first, argv)
         for combo in combos[:MAX_VALIDATED]:
             check_names(combo)
             with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
@@ -130,11 +166,52 @@ def validate_argv(argv: list[str]) -> int:
             build(RunConfig.from_dict(OmegaConf.to_container(cfg, resolve=True)))
     except ConfigError:
         raise
-    except Exception as exc:  # Hydra/OmegaConf composition errors: keep their first line
+    except Exception as exc:  # Hydra/OmegaConf composition errors, rewritten as one line
         if os.environ.get("LENGTHGEN_DEBUG"):
             raise
-        raise ConfigError(one_line(exc)) from None
+        raise ConfigError(describe(exc, combo)) from None
     return len(combos)
+
+
+def describe(exc: BaseException, overrides: list[str]) -> str:
+    """One line for a Hydra/OmegaConf error: the bad override or key and, where known, the valid choices."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options is not None:
+        group, _, name = exc.missing_cfg_file.rpartition("/")
+        if group:
+            return f"unknown {group} '{name}'; valid: {', '.join(sorted(exc.options)) or '(none)'}"
+    text = str(exc)
+    merging = re.match(r"Error merging override (.*)", text)
+    if merging and exc.__cause__ is not None:
+        return f"{merging.group(1)}: {one_line(exc.__cause__)}"
+    missing = re.match(r"Could not override '([^']+)'", text)
+    if missing:
+        return unknown_key(missing.group(1), overrides)
+    return one_line(exc)
+
+
+def unknown_key(key: str, overrides: list[str]) -> str:
+    """'unknown config key' naming the keys valid at that place (composed without the bad override)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    parent, _, leaf = key.rpartition(".")
+    rest = [o for o in overrides if o.partition("=")[0].lstrip("+~") != key]
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose("config", overrides=rest, return_hydra_config=parent.startswith("hydra"))
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        valid = sorted(str(k) for k in node.keys())
+    except Exception:
+        return f"unknown config key '{key}'"
+    if parent in ("task", "position"):
+        options = [k for k in valid if k != "name"]
+        return (f"{parent} '{node.get('name')}': unknown option '{leaf}'; "
+                f"valid options: {', '.join(options) or '(none)'}")
+    if not parent:
+        valid = [k for k in valid if k != "hydra"]
+    return f"unknown config key '{key}'; valid: {', '.join(valid)}"
 
 
 def one_line(exc: BaseException) -> str:
@@ -176,16 +253,16 @@ def job(cfg) -> None:
     from omegaconf import OmegaConf
 
     from lengthgen.config import RunConfig
-    from lengthgen.results import write_text
     from lengthgen.run import run
+    from lengthgen.runtime import enable_compilation_cache
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     try:
         config = RunConfig.from_dict(OmegaConf.to_container(cfg, resolve=True))
         limit_threads(worker_threads(config.xla_threads), hc.job.get("num") or 0)
-        write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-        run(config, run_dir)
+        enable_compilation_cache()
+        run(config, run_dir, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
     except (ConfigError, FloatingPointError) as exc:
         if os.environ.get("LENGTHGEN_DEBUG"):
             raise
@@ -202,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
         register_configs()
         validate_argv(argv)
     except ConfigError as exc:
+        if os.environ.get("LENGTHGEN_DEBUG"):
+            raise
         print(f"lengthgen-train: error: {exc}", file=sys.stderr)
         sys.exit(2)
     sys.argv = [sys.argv[0], *argv]

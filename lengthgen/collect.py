@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from lengthgen.errors import ConfigError
 from lengthgen.results import write_bytes, write_csv
 
 SUMMARY_METRICS = ["mean_test_token_acc", "mean_test_seq_acc", "generalization_length"]
@@ -37,11 +38,14 @@ def collect(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(curves, summaries): per-length rows and per-seed summary rows, both with cfg.* columns."""
     curves, summaries = [], []
     for run_dir in finished_runs(root):
-        cfg = run_config(run_dir)
+        try:
+            cfg = run_config(run_dir)
+            curve = pd.read_csv(run_dir / "curve.csv")
+            summary = json.loads((run_dir / "summary.json").read_text())
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise ConfigError(f"unreadable run {run_dir}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
         run = str(run_dir.relative_to(root)) if run_dir != Path(root) else "."
-        curve = pd.read_csv(run_dir / "curve.csv")
         curves.append(curve.assign(run=run, **{k: [v] * len(curve) for k, v in cfg.items() if k != "cfg.seed"}))
-        summary = json.loads((run_dir / "summary.json").read_text())
         for row in summary["per_seed"]:
             summaries.append({"run": run, "task": summary["task"], "model": summary["model"],
                               "position": summary["position"], **row,

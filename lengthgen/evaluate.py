@@ -33,7 +33,7 @@ def wilson(successes: float, n: float, z: float = 1.959964) -> tuple[float, floa
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def bucket_rows(size: int, heads: int, seeds: int, batch_size: int) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
+
+from lengthgen.results import write_bytes
 
 LABEL_COLUMNS = ("task", "model", "position")
 
@@ -39,8 +42,8 @@ def plot_curves(curve: pd.DataFrame, path: Path, train_max_length: int | None = 
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(path)
+    write_bytes(path, buffer.getvalue())
     return path

@@ -1,8 +1,31 @@
 """One run: build, train (resuming from a checkpoint), evaluate, write results.
 
 Files in the run directory: config.yaml (resolved), curve.csv, summary.json,
-curve.png, run.log, and checkpoint.msgpack while training. A finished run
-(summary.json present) is not redone.
+curve.png, run.log; checkpoint.msgpack while the run is unfinished; failed.json
+after a non-finite loss. Every file is written atomically (`lengthgen.results`).
+
+Resume. The checkpoint holds the full `TrainState` of every seed: parameters,
+optimizer state, step and PRNG key; the step is also the data-stream position
+(`TrainStream` is a pure function of seed and step). It is written every
+`train.checkpoint_every` steps, rounded up to whole chunks of
+`train.chunk_steps` (0 = no checkpoints), and when training ends, so a kill
+during evaluation or writing costs no training. Launching the same
+configuration into the same directory continues from the checkpoint and writes
+the same curve.csv, byte for byte, as an uninterrupted run; a checkpoint of a
+different configuration is refused. A finished run (summary.json present) is
+not redone, so its checkpoint is deleted once summary.json is written: nothing
+would read it again, and a sweep would keep optimizer state for every run.
+
+Failure. A non-finite loss (or non-finite parameters at a checkpoint) stops
+training before anything from that chunk is saved: the last good checkpoint is
+kept, failed.json records the reason and step, and `TrainingFailed` carries a
+one-line message. Launching the run again retries from that checkpoint.
+
+Determinism. On CPU the same configuration and seed give the same curve.csv
+and summary metrics bit for bit. A seed trained inside a multi-seed run sees
+the same data and keys as a single-seed run of that seed, but XLA vectorizes
+the vmapped program differently, so parameters agree only to float32 rounding
+(about 1e-6 after tens of steps; tests/test_determinism.py holds the tolerance).
 """
 
 from __future__ import annotations
@@ -23,10 +46,18 @@ import pandas as pd
 from lengthgen.build import Built, build
 from lengthgen.config import RunConfig
 from lengthgen.data import TrainStream
-from lengthgen.results import load_checkpoint, save_checkpoint, write_csv, write_json
+from lengthgen.errors import ConfigError
+from lengthgen.results import (CHECKPOINT, read_checkpoint, remove_temp_files, restore_state, save_checkpoint,
+                               write_bytes, write_csv, write_json, write_text)
 
 log = logging.getLogger("lengthgen")
 SUMMARY_MEANS = ("mean_test_token_acc", "mean_test_seq_acc", "generalization_length")
+FAILED = "failed.json"
+SUMMARY = "summary.json"
+
+
+class TrainingFailed(FloatingPointError):
+    """Training produced a non-finite loss or parameters; the run is marked failed."""
 
 
 class CompileCounter:
@@ -76,8 +107,65 @@ def progress_bar(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
-def train(built: Built, program, run_dir: Path, counter: CompileCounter):
-    """Train every seed to cfg.train.steps, checkpointing every K steps; returns (params, seconds)."""
+def checkpoint_interval(t) -> int:
+    """Chunks between checkpoints: `checkpoint_every` steps rounded up to whole chunks (0 = never)."""
+    return -(-t.checkpoint_every // t.chunk_steps) if t.checkpoint_every else 0
+
+
+def fingerprint(cfg: RunConfig) -> dict[str, Any]:
+    """The settings a checkpoint depends on: everything that changes training, not how it is shown or saved."""
+    out = cfg.to_dict()
+    for key in ("eval", "progress", "xla_threads"):
+        out.pop(key, None)
+    out["train"] = {k: v for k, v in out["train"].items() if k != "checkpoint_every"}
+    return json.loads(json.dumps(out, sort_keys=True, default=str))
+
+
+def _first_difference(old: Any, new: Any, prefix: str = "") -> str:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                return _first_difference(old.get(key), new.get(key), f"{prefix}{key}.")
+    return f"{prefix.rstrip('.')}: {old!r} in the checkpoint, {new!r} now"
+
+
+def check_checkpoint(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The run directory's raw checkpoint, refused (ConfigError) if another configuration wrote it."""
+    raw = read_checkpoint(run_dir)
+    if raw is None:
+        return None
+    stored = json.loads(raw["meta"].get("config", "null"))
+    now = fingerprint(cfg)
+    if stored is None:
+        raise ConfigError(f"{Path(run_dir) / CHECKPOINT} records no configuration, so resuming from it is unsafe; "
+                          "delete it to restart the run")
+    if stored != now:
+        raise ConfigError(f"{Path(run_dir) / CHECKPOINT} belongs to another configuration "
+                          f"({_first_difference(stored, now)}); use another output directory")
+    return raw
+
+
+def all_finite(tree) -> bool:
+    import jax
+
+    return all(bool(np.isfinite(leaf).all()) for leaf in jax.tree.leaves(tree)
+               if np.issubdtype(np.asarray(leaf).dtype, np.inexact))
+
+
+def fail(run_dir: Path, reason: str, step: int, seed: int | None, checkpoint_step: int | None):
+    """Record the failure in failed.json and raise TrainingFailed with a one-line reason."""
+    kept = f"last good checkpoint at step {checkpoint_step}" if checkpoint_step is not None else "no checkpoint yet"
+    message = f"{reason}; run marked failed ({run_dir / FAILED}), {kept}"
+    write_json(run_dir / FAILED, {"reason": reason, "step": step, "seed": seed, "checkpoint_step": checkpoint_step,
+                                  "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    raise TrainingFailed(message)
+
+
+def train(built: Built, program, run_dir: Path, counter: CompileCounter, checkpoint: dict[str, Any] | None = None):
+    """Train every seed to cfg.train.steps, checkpointing every K steps; returns (params, seconds).
+
+    `checkpoint` is the raw checkpoint to continue from (see `check_checkpoint`).
+    """
     import jax
 
     from lengthgen.train import raw_key
@@ -85,16 +173,23 @@ def train(built: Built, program, run_dir: Path, counter: CompileCounter):
     cfg, t = built.cfg, built.cfg.train
     stream = TrainStream(built.task, built.layout, built.train_lengths, t.buckets, t.batch_size, t.chunk_steps)
     keys = np.stack([raw_key(seed) for seed in cfg.seeds])
-    state = program.init(keys, max(stream.sizes))
-    meta = {"train_seconds": 0.0}
-    restored = load_checkpoint(run_dir, state)
-    if restored is not None:
-        state, meta = restored
-        log.info("resumed from step %d", int(np.asarray(state.step)[0]))
+    size = max(stream.sizes)
+    meta = {"train_seconds": 0.0, "config": json.dumps(fingerprint(cfg), sort_keys=True)}
+    if checkpoint is not None:
+        template = jax.eval_shape(lambda k: program.init(k, size), keys)
+        state = restore_state(template, checkpoint["state"], str(run_dir / CHECKPOINT))
+        meta["train_seconds"] = float(checkpoint["meta"].get("train_seconds", 0.0))
+    else:
+        state = program.init(keys, size)
+    done = int(np.asarray(state.step)[0])
+    saved_step = done if checkpoint is not None else None
     chunks = -(-t.steps // t.chunk_steps)
-    first = int(np.asarray(state.step)[0]) // t.chunk_steps
-    every = max(1, t.checkpoint_every // t.chunk_steps) if t.checkpoint_every else 0
-    elapsed = float(meta["train_seconds"])
+    first = done // t.chunk_steps
+    every = checkpoint_interval(t)
+    elapsed = meta["train_seconds"]
+    if checkpoint is not None:
+        log.info("resumed from step %d", done)
+    log.info("training steps %d..%d", first * t.chunk_steps, chunks * t.chunk_steps)
     bar = progress_bar(chunks * t.chunk_steps, "train", cfg.progress)
     bar.update(first * t.chunk_steps)
     for chunk in range(first, chunks):
@@ -104,45 +199,70 @@ def train(built: Built, program, run_dir: Path, counter: CompileCounter):
         loss = np.asarray(metrics["loss"])
         elapsed += time.perf_counter() - start
         if not np.all(np.isfinite(loss)):
-            raise FloatingPointError(f"non-finite loss at step {(chunk + 1) * t.chunk_steps}")
+            seed_idx, offset = min(zip(*np.nonzero(~np.isfinite(loss))), key=lambda so: (so[1], so[0]))
+            step = chunk * t.chunk_steps + int(offset) + 1
+            fail(run_dir, f"non-finite loss ({loss[seed_idx, offset]}) at step {step} of seed {cfg.seeds[seed_idx]}",
+                 step, cfg.seeds[seed_idx], saved_step)
         acc = float(np.asarray(metrics["acc"])[:, -1].mean())
         bar.set_postfix(loss=f"{loss[:, -1].mean():.3f}", acc=f"{acc:.3f}")
         bar.update(t.chunk_steps)
         last = chunk == chunks - 1
         if every and ((chunk + 1) % every == 0 or last):
-            save_checkpoint(run_dir, state, {"train_seconds": elapsed})
+            host = jax.device_get(state)
+            step = (chunk + 1) * t.chunk_steps
+            if not all_finite(host.params) or not all_finite(host.opt_state):
+                fail(run_dir, f"non-finite parameters at step {step}", step, None, saved_step)
+            save_checkpoint(run_dir, host, {**meta, "train_seconds": elapsed, "step": step})
+            saved_step = step
+            log.info("checkpoint at step %d", step)
         if (chunk + 1) % max(1, chunks // 10) == 0 or last:
             log.info("step %d loss %.4f acc %.3f (%.1f steps/s)", (chunk + 1) * t.chunk_steps,
                      float(loss[:, -1].mean()), acc, (chunk + 1 - first) * t.chunk_steps / max(elapsed, 1e-9))
     bar.close()
     jax.block_until_ready(state.params)
+    if not every and not all_finite(jax.device_get(state.params)):
+        fail(run_dir, f"non-finite parameters at step {chunks * t.chunk_steps}", chunks * t.chunk_steps, None, None)
     return state.params, elapsed
 
 
-def run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
-    """Run (or resume) one configuration into `run_dir`; returns the summary."""
+def run(cfg: RunConfig, run_dir: Path, config_yaml: str | None = None) -> dict[str, Any]:
+    """Run (or resume) one configuration into `run_dir`; returns the summary.
+
+    `config_yaml`, the resolved configuration, is written to config.yaml once the
+    directory is known to hold no other configuration's checkpoint.
+    """
     from lengthgen.evaluate import curve_table, evaluate, summarize
     from lengthgen.plots import plot_curves
     from lengthgen.train import Program
 
     run_dir = Path(run_dir)
-    summary_path = run_dir / "summary.json"
+    summary_path = run_dir / SUMMARY
     if summary_path.exists():
         log.info("run already finished: %s", summary_path)
+        finish(run_dir)
         return json.loads(summary_path.read_text())
+    for stale in remove_temp_files(run_dir):
+        log.info("removed %s, left by an interrupted write", stale.name)
     built = build(cfg)
+    checkpoint = check_checkpoint(cfg, run_dir)
+    if (run_dir / FAILED).exists():
+        log.info("retrying a failed run: %s", (run_dir / FAILED).read_text().strip().replace("\n", " "))
+    if config_yaml is not None:
+        write_text(run_dir / "config.yaml", config_yaml)
     counter = CompileCounter.get()
     compiled_before = counter.count
     program = Program(built)
-    params, train_seconds = train(built, program, run_dir, counter)
+    params, train_seconds = train(built, program, run_dir, counter, checkpoint)
 
     start = time.perf_counter()
     sets = {"default": built.task, **{k: built.task.variant(v) for k, v in built.task.eval_variants.items()}}
+    log.info("evaluating %d lengths x %d sets", len(built.eval_lengths), len(sets))
     bar = progress_bar(len(built.eval_lengths) * len(sets), "eval", cfg.progress)
     curve = pd.concat([curve_table(built, evaluate(program, params, built.eval_lengths, bar, task), name)
                        for name, task in sets.items()], ignore_index=True)
     bar.close()
     eval_seconds = time.perf_counter() - start
+    log.info("writing results to %s", run_dir)
     write_csv(run_dir / "curve.csv", curve)
 
     per_seed = []
@@ -156,10 +276,21 @@ def run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         "eval_seconds": round(eval_seconds, 3), "compiled_programs": counter.count - compiled_before,
         "versions": versions(), "git_commit": git_commit(),
     }
+    if built.position.diagnostics is not None:
+        from jax import tree
+        summary["diagnostics"] = built.position.diagnostics(tree.map(lambda a: np.asarray(a)[0], params), built.net)
     plot_curves(curve[curve.eval_set == "default"], run_dir / "curve.png", train_max_length=cfg.train.max_length,
                 title=f"{built.task.name} / {built.model.name}")
     write_json(summary_path, summary)
+    finish(run_dir)
     log.info("mean test acc %.3f (token) %.3f (seq), generalization length %s, %d programs compiled",
              summary["mean_test_token_acc"], summary["mean_test_seq_acc"], summary["generalization_length"],
              summary["compiled_programs"])
     return summary
+
+
+def finish(run_dir: Path) -> None:
+    """After summary.json: drop what only an unfinished run needs (checkpoint, failure mark, temp files)."""
+    for name in (CHECKPOINT, FAILED):
+        (run_dir / name).unlink(missing_ok=True)
+    remove_temp_files(run_dir)

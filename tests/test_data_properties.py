@@ -1,0 +1,84 @@
+"""Properties of length bucketing and padding (lengthgen.data).
+
+Buckets must cover every length exactly once, in order; padding a batch to a
+larger bucket (more slots, more rows) must never change what a model predicts
+at a real position, which is what lets one compiled program serve many lengths.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import tiny_config
+from lengthgen.build import build
+from lengthgen.data import encode, geometric_buckets, seq_len, split_buckets
+from lengthgen.train import Program, raw_key
+
+sorted_lengths = st.lists(st.integers(1, 400), min_size=1, max_size=80, unique=True).map(sorted)
+
+
+@given(lengths=sorted_lengths, count=st.integers(1, 100))
+def test_split_buckets_cover_every_length_once_in_order(lengths, count):
+    groups = split_buckets(lengths, count)
+    assert [n for g in groups for n in g] == lengths
+    assert all(groups) and len(groups) <= count
+    sizes = [len(g) for g in groups]
+    assert max(sizes) - min(sizes) <= 1
+
+
+@given(lengths=sorted_lengths, growth=st.floats(1.01, 4.0), first=st.integers(1, 64))
+def test_geometric_buckets_cover_every_length_once_in_order(lengths, growth, first):
+    groups = geometric_buckets(lengths, growth, first)
+    assert [n for g in groups for n in g] == lengths
+    assert all(groups)
+    assert all(a[-1] < b[0] for a, b in zip(groups, groups[1:]))
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_program(model: str, position: str):
+    """A randomly initialized one-layer model and a jitted function from an Example to logits."""
+    built = build(tiny_config(model=model, position=position, n=4, m=12))
+    program = Program(built)
+    task = built.task
+    state = program.init(np.stack([raw_key(7)]), seq_len(task, 12))
+    params = jax.tree.map(lambda a: a[0], state.params)
+
+    @jax.jit
+    def logits(tokens, ids, length, key):
+        pos = program.positions(key, ids, length, False)
+        return program.net.apply({"params": params}, tokens, pos, length, False)
+
+    return built, logits
+
+
+SCHEMES = [("encoder", "rope"), ("encoder", "learned"), ("decoder", "alibi"), ("encoder", "randomized_rope")]
+ROWS, SLOTS = 3, 12  # the small bucket: every length 1..6 fits (exactly, at length 6)
+
+
+@pytest.mark.parametrize("model, position", SCHEMES)
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(length=st.integers(1, 6), bigger=st.sampled_from([(ROWS, 2 * SLOTS), (ROWS + 2, SLOTS + 1)]),
+       data_seed=st.integers(0, 2**16))
+def test_padding_to_a_larger_bucket_never_changes_a_prediction(model, position, length, bigger, data_seed):
+    """Shapes are limited to three buckets per scheme, so each compiles once."""
+    built, logits = tiny_program(model, position)
+    task = built.task
+    batch = task.sample(np.random.default_rng(data_seed), length, ROWS)
+    real = seq_len(task, length)
+    key = raw_key(data_seed, 1)
+    small = encode(task, batch, length, built.layout, SLOTS, ROWS)
+    large = encode(task, batch, length, built.layout, bigger[1], bigger[0])
+    np.testing.assert_array_equal(large.tokens_BxS[:ROWS, :real], small.tokens_BxS[:, :real])
+    a = np.asarray(logits(small.tokens_BxS, small.ids_S, small.length, key))[:, :real]
+    b = np.asarray(logits(large.tokens_BxS, large.ids_S, large.length, key))[:ROWS, :real]
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+    scored = small.weights_BxS[:, :real] > 0
+    top2 = np.sort(a, -1)[..., -2:]
+    clear = scored & (top2[..., 1] - top2[..., 0] > 1e-4)
+    np.testing.assert_array_equal(a.argmax(-1)[clear], b.argmax(-1)[clear])

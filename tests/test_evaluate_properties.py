@@ -1,0 +1,96 @@
+"""Properties of result aggregation (lengthgen.evaluate): Wilson intervals,
+generalization length and the per-seed summary means over test lengths N+1..M."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lengthgen.evaluate import CURVE_COLUMNS, generalization_length, summarize, wilson
+
+ROUNDING = 1e-12
+
+
+@st.composite
+def trials(draw):
+    n = draw(st.integers(1, 10**6))
+    return draw(st.integers(0, n)), n
+
+
+@given(trials())
+def test_wilson_bounds_lie_in_unit_interval_and_contain_p(kn):
+    k, n = kn
+    lo, hi = wilson(k, n)
+    p = k / n
+    assert 0.0 <= lo <= hi <= 1.0
+    assert lo - ROUNDING <= p <= hi + ROUNDING
+
+
+@given(trials())
+def test_wilson_narrows_with_more_trials(kn):
+    k, n = kn
+    lo, hi = wilson(k, n)
+    lo4, hi4 = wilson(4 * k, 4 * n)
+    assert hi4 - lo4 <= hi - lo + ROUNDING
+
+
+def test_wilson_contains_p_exactly_at_the_ends():
+    for n in range(1, 200):
+        assert wilson(0, n)[0] == 0.0 and wilson(n, n)[1] == 1.0
+
+
+def test_wilson_of_no_trials_is_undefined():
+    assert all(math.isnan(x) for x in wilson(0, 0))
+
+
+def curve(lengths: list[int], seq_acc: list[float], token_acc: list[float] | None = None,
+          eval_set: str = "default") -> pd.DataFrame:
+    token_acc = seq_acc if token_acc is None else token_acc
+    rows = [{c: 0 for c in CURVE_COLUMNS} | {"eval_set": eval_set, "length": n, "seq_acc": s, "token_acc": t,
+                                             "seed": 0, "tokens": 10, "token_errors": round(10 * (1 - t))}
+            for n, s, t in zip(lengths, seq_acc, token_acc)]
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+accuracies = st.floats(0.0, 1.0, allow_nan=False)
+
+
+@given(st.lists(accuracies, min_size=1, max_size=40), st.floats(0.05, 1.0), st.integers(1, 5), st.randoms())
+def test_generalization_length_is_the_end_of_the_first_passing_run(accs, threshold, first, rnd):
+    lengths = list(range(first, first + len(accs)))
+    frame = curve(lengths, accs)
+    shuffled = frame.sample(frac=1.0, random_state=rnd.randint(0, 2**31))
+    g = generalization_length(shuffled, threshold)
+    assert g == generalization_length(frame, threshold)
+    assert all(a >= threshold for n, a in zip(lengths, accs) if n <= g)
+    if g == 0:
+        assert accs[0] < threshold
+    elif g < lengths[-1]:
+        assert accs[lengths.index(g) + 1] < threshold
+    assert g == 0 or g in lengths
+
+
+@given(st.integers(2, 40).flatmap(lambda m: st.tuples(st.just(m), st.integers(1, m - 1))), st.data())
+def test_summary_means_cover_test_lengths_n_plus_1_to_m_inclusive(mn, data):
+    m, n = mn
+    lengths = list(range(1, m + 1))
+    token = data.draw(st.lists(accuracies, min_size=m, max_size=m))
+    seq = data.draw(st.lists(accuracies, min_size=m, max_size=m))
+    other = curve(lengths, [1.0] * m, [0.123] * m, eval_set="variant")
+    summary = summarize(pd.concat([curve(lengths, seq, token), other], ignore_index=True), n)
+    assert summary["mean_test_token_acc"] == pytest.approx(np.mean(token[n:]), abs=1e-12)
+    assert summary["mean_test_seq_acc"] == pytest.approx(np.mean(seq[n:]), abs=1e-12)
+    assert set(summary["eval_sets"]) == {"default", "variant"}
+
+
+def test_summary_excludes_n_and_includes_m():
+    """A single changed value at N leaves the test mean alone; at M it moves it."""
+    base = summarize(curve([1, 2, 3, 4], [0.5] * 4), 2)["mean_test_seq_acc"]
+    at_n = summarize(curve([1, 2, 3, 4], [0.5, 0.0, 0.5, 0.5]), 2)["mean_test_seq_acc"]
+    at_m = summarize(curve([1, 2, 3, 4], [0.5, 0.5, 0.5, 0.0]), 2)["mean_test_seq_acc"]
+    assert base == at_n == 0.5 and at_m == 0.25
