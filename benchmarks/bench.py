@@ -109,6 +109,21 @@ def eval_throughput(lengths=(100, 250, 500)) -> dict[str, float]:
     return out
 
 
+def profile() -> dict[str, float]:
+    """Where a training step's time goes: the step as is, and with attention replaced by
+    the identity (q, k, v -> v), at the benchmark configuration."""
+    import lengthgen.models.transformer as transformer
+
+    full = 1000 / train_throughput(config())["steps_per_s"]
+    attend = transformer.attend
+    transformer.attend = lambda q, k, v, *args: v
+    try:
+        without = 1000 / train_throughput(config())["steps_per_s"]
+    finally:
+        transformer.attend = attend
+    return {"step_ms": full, "step_ms_without_attention": without, "attention_ms": full - without}
+
+
 def end_to_end() -> dict[str, float]:
     """10,000 steps of U{1..40} training plus evaluation of lengths 41..500 (128 each), via the real run()."""
     from lengthgen.run import run
@@ -125,6 +140,8 @@ def end_to_end() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="peak and steady-state training only")
+    parser.add_argument("--profile", action="store_true", help="only the split of a step: attention vs the rest")
+    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run (tens of minutes)")
     args = parser.parse_args()
     os.environ.setdefault("LENGTHGEN_CACHE_DIR", "off")
     report: dict[str, object] = {"device": str(jax.devices()[0]), "platform": platform.platform(),
@@ -132,6 +149,11 @@ def main() -> None:
     peak = peak_gflops()
     report["peak_gflops"] = peak
     print(f"device {report['device']}: fp32 matmul peak {peak:.1f} GFLOP/s")
+    if args.profile:
+        split = profile()
+        print(f"step {split['step_ms']:.0f} ms = attention {split['attention_ms']:.0f} ms "
+              f"+ everything else {split['step_ms_without_attention']:.0f} ms")
+        return
 
     for position in ("sinusoidal", "t5") if not args.quick else ("sinusoidal",):
         fig = train_throughput(config(position=position))
@@ -155,10 +177,11 @@ def main() -> None:
         report["eval_instances_per_s"] = eval_throughput()
         print("eval instances/s: " + ", ".join(f"length {k}: {v:.0f}" for k, v in
                                                 report["eval_instances_per_s"].items()))
-        e2e = end_to_end()
-        report.update(e2e)
-        print(f"end to end (10k steps U{{1..40}} + eval 41..500): {e2e['end_to_end_minutes']:.1f} min, "
-              f"{e2e['compiled_programs']} programs compiled")
+        if not args.no_e2e:
+            e2e = end_to_end()
+            report.update(e2e)
+            print(f"end to end (10k steps U{{1..40}} + eval 41..500): {e2e['end_to_end_minutes']:.1f} min, "
+                  f"{e2e['compiled_programs']} programs compiled")
 
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bench.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

@@ -79,9 +79,28 @@ def mix(weights_BxHxSxS: jax.Array, v_BxSxHxK: jax.Array) -> jax.Array:
     return jnp.einsum("bhqs,bshk->bqhk", weights_BxHxSxS, v_BxSxHxK)
 
 
-def attend(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS=None, logits_BxHxSxS=None, **variant) -> jax.Array:
-    """Attention output BxSxHxK (softmax by default; see `attention_weights` for the variants)."""
-    return mix(attention_weights(q_BxSxHxK, k_BxSxHxK, mask_SxS, bias_HxSxS, logits_BxHxSxS, **variant), v_BxSxHxK)
+def attend(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS=None, logits_BxHxSxS=None,
+           scale_S=None) -> jax.Array:
+    """Softmax attention output BxSxHxK: equal to mix(attention_weights(...)), computed faster.
+
+    The mask and bias are one additive term; exponentials are normalized after
+    mixing with v (one S x S pass fewer); heads lead the layout of the batched
+    matmuls. On a 2-core CPU this makes a training step about 20% faster
+    (benchmarks/README.md).
+    """
+    logits = logits_BxHxSxS
+    if logits is None:
+        q = jnp.swapaxes(q_BxSxHxK, 1, 2) * q_BxSxHxK.shape[-1] ** -0.5
+        logits = jnp.einsum("bhqk,bhsk->bhqs", q, jnp.swapaxes(k_BxSxHxK, 1, 2))
+    if scale_S is not None:
+        logits = logits * scale_S[None, None, :, None].astype(logits.dtype)
+    add_HxSxS = jnp.where(mask_SxS, 0.0, NEG_INF)[None]
+    if bias_HxSxS is not None:
+        add_HxSxS = add_HxSxS + bias_HxSxS
+    logits = logits + add_HxSxS[None].astype(logits.dtype)
+    e = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
+    out_BxHxSxK = jnp.einsum("bhqs,bhsk->bhqk", e, jnp.swapaxes(v_BxSxHxK, 1, 2)) / e.sum(-1, keepdims=True)
+    return jnp.swapaxes(out_BxHxSxK, 1, 2)
 
 
 def _real_query_mean(value_BxHxS: jax.Array, mask_SxS: jax.Array) -> jax.Array:

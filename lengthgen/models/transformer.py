@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lengthgen.attention import (attention_entropy, attention_mask, attention_weights, logit_scale, mix,
+from lengthgen.attention import (attend, attention_entropy, attention_mask, attention_weights, logit_scale, mix,
                                  row_sum_deviation, visible_keys)
 from lengthgen.config import AttentionConfig
 from lengthgen.positions.base import PositionSpec
@@ -63,12 +63,17 @@ class Block(nn.Module):
         gamma_H = None
         if a.kind == "relu":
             gamma_H = jnp.exp(self.param("relu_log_gamma", nn.initializers.zeros, (c.heads,)))
-        weights = attention_weights(q, k, mask_SxS, bias_HxSxS, logits, kind=a.kind, scale_S=scale_S, gamma_H=gamma_H)
-        if a.entropy_penalty > 0:
-            self.sow("losses", "attention_entropy", a.entropy_penalty * attention_entropy(weights, mask_SxS))
-        if a.kind == "relu" and a.rowsum_penalty > 0:
-            self.sow("losses", "relu_row_sum", a.rowsum_penalty * row_sum_deviation(weights, mask_SxS))
-        h = nn.DenseGeneral(c.d_model, axis=(-2, -1), name="out")(mix(weights, v))
+        if a.kind == "softmax" and a.entropy_penalty == 0:
+            h = attend(q, k, v, mask_SxS, bias_HxSxS, logits, scale_S)
+        else:
+            weights = attention_weights(q, k, mask_SxS, bias_HxSxS, logits, kind=a.kind, scale_S=scale_S,
+                                        gamma_H=gamma_H)
+            if a.entropy_penalty > 0:
+                self.sow("losses", "attention_entropy", a.entropy_penalty * attention_entropy(weights, mask_SxS))
+            if a.kind == "relu" and a.rowsum_penalty > 0:
+                self.sow("losses", "relu_row_sum", a.rowsum_penalty * row_sum_deviation(weights, mask_SxS))
+            h = mix(weights, v)
+        h = nn.DenseGeneral(c.d_model, axis=(-2, -1), name="out")(h)
         x_BxSxD = x_BxSxD + nn.Dropout(c.dropout)(h, deterministic=not train)
         h = nn.LayerNorm()(x_BxSxD)
         h = nn.Dense(c.mlp_dim)(h)

@@ -1,0 +1,26 @@
+"""The fast softmax path equals the reference weights-then-mix path."""
+
+import jax
+import numpy as np
+import pytest
+
+from lengthgen.attention import attend, attention_mask, attention_weights, mix
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("with_bias,with_scale,with_logits", [(False, False, False), (True, True, False),
+                                                              (False, False, True)])
+def test_attend_equals_weights_then_mix(causal, with_bias, with_scale, with_logits):
+    rng = np.random.default_rng(0)
+    B, S, H, K = 3, 7, 2, 4
+    q, k, v = (rng.normal(size=(B, S, H, K)).astype(np.float32) for _ in range(3))
+    mask = np.asarray(attention_mask(5, S, causal))
+    bias = rng.normal(size=(H, S, S)).astype(np.float32) if with_bias else None
+    scale = rng.uniform(0.5, 2, S).astype(np.float32) if with_scale else None
+    logits = 3 * rng.normal(size=(B, H, S, S)).astype(np.float32) if with_logits else None
+    fast = attend(q, k, v, mask, bias, logits, scale)
+    ref = mix(attention_weights(q, k, mask, bias, logits, scale_S=scale), v)
+    np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5)
+    g_fast = jax.grad(lambda q: (attend(q, k, v, mask, bias, logits, scale) * v).sum())(q)
+    g_ref = jax.grad(lambda q: (mix(attention_weights(q, k, mask, bias, logits, scale_S=scale), v) * v).sum())(q)
+    np.testing.assert_allclose(g_fast, g_ref, rtol=1e-4, atol=1e-5)
