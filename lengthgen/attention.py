@@ -79,6 +79,26 @@ def mix(weights_BxHxSxS: jax.Array, v_BxSxHxK: jax.Array) -> jax.Array:
     return jnp.einsum("bhqs,bshk->bqhk", weights_BxHxSxS, v_BxSxHxK)
 
 
+@jax.custom_vjp
+def add_shared(x_BxHxSxS: jax.Array, bias_HxSxS: jax.Array) -> jax.Array:
+    """x + bias broadcast over the batch; the bias gradient (a sum over the batch) is
+    taken as one matrix-vector product, which XLA's CPU backend runs far faster than
+    the reduction it would emit."""
+    return x_BxHxSxS + bias_HxSxS[None]
+
+
+def _add_shared_fwd(x, bias):
+    return add_shared(x, bias), None
+
+
+def _add_shared_bwd(_, g_BxHxSxS):
+    ones_B = jnp.ones((g_BxHxSxS.shape[0],), g_BxHxSxS.dtype)
+    return g_BxHxSxS, (ones_B @ g_BxHxSxS.reshape(g_BxHxSxS.shape[0], -1)).reshape(g_BxHxSxS.shape[1:])
+
+
+add_shared.defvjp(_add_shared_fwd, _add_shared_bwd)
+
+
 def attend(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS=None, logits_BxHxSxS=None,
            scale_S=None) -> jax.Array:
     """Softmax attention output BxSxHxK: equal to mix(attention_weights(...)), computed faster.
@@ -94,10 +114,9 @@ def attend(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS=None, logits_Bx
         logits = jnp.einsum("bhqk,bhsk->bhqs", q, jnp.swapaxes(k_BxSxHxK, 1, 2))
     if scale_S is not None:
         logits = logits * scale_S[None, None, :, None].astype(logits.dtype)
-    add_HxSxS = jnp.where(mask_SxS, 0.0, NEG_INF)[None]
+    logits = logits + jnp.where(mask_SxS, 0.0, NEG_INF)[None, None].astype(logits.dtype)
     if bias_HxSxS is not None:
-        add_HxSxS = add_HxSxS + bias_HxSxS
-    logits = logits + add_HxSxS[None].astype(logits.dtype)
+        logits = add_shared(logits, bias_HxSxS.astype(logits.dtype))
     e = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
     out_BxHxSxK = jnp.einsum("bhqs,bhsk->bhqk", e, jnp.swapaxes(v_BxSxHxK, 1, 2)) / e.sum(-1, keepdims=True)
     return jnp.swapaxes(out_BxHxSxK, 1, 2)

@@ -24,3 +24,20 @@ def test_attend_equals_weights_then_mix(causal, with_bias, with_scale, with_logi
     g_fast = jax.grad(lambda q: (attend(q, k, v, mask, bias, logits, scale) * v).sum())(q)
     g_ref = jax.grad(lambda q: (mix(attention_weights(q, k, mask, bias, logits, scale_S=scale), v) * v).sum())(q)
     np.testing.assert_allclose(g_fast, g_ref, rtol=1e-4, atol=1e-5)
+
+
+def test_shared_bias_gradient_under_vmap_equals_plain_sum():
+    from lengthgen.attention import add_shared
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 3, 2, 4, 4)).astype(np.float32)
+    bias = rng.normal(size=(2, 2, 4, 4)).astype(np.float32)
+    w = rng.normal(size=x.shape[1:]).astype(np.float32)
+
+    def loss(fn):
+        return lambda x, b: (jax.vmap(fn)(x, b) ** 2 * w).sum()
+
+    got = jax.grad(loss(add_shared), argnums=(0, 1))(x, bias)
+    want = jax.grad(loss(lambda x, b: x + b[None]), argnums=(0, 1))(x, bias)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
