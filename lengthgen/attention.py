@@ -28,12 +28,15 @@ KINDS = ("softmax", "relu")
 LOGIT_SCALES = ("none", "logn", "qwen")
 
 
-def attention_mask(length: jax.Array, size: int, causal: bool) -> jax.Array:
-    """mask[i, j] = key j is visible from query i: j is a real token (j < length), and j <= i if causal."""
+def attention_mask(length: jax.Array, size: int, causal: bool, window: int = 0) -> jax.Array:
+    """mask[i, j] = key j is visible from query i: j is a real token (j < length), j <= i if
+    causal, and i - window < j if a window is set (a task can hide all but the last few tokens)."""
     slot = jnp.arange(size)
     mask_SxS = jnp.broadcast_to(slot[None, :] < length, (size, size))
     if causal:
         mask_SxS = mask_SxS & (slot[None, :] <= slot[:, None])
+    if window:
+        mask_SxS = mask_SxS & (slot[None, :] > slot[:, None] - window)
     return mask_SxS
 
 

@@ -104,6 +104,9 @@ def build(cfg: RunConfig) -> Built:
         if not usable:
             raise ConfigError(f"task '{task.name}' needs layout {', '.join(task.layouts)}, which model '{model.name}' cannot read")
         layout = usable[0]
+    if task.attention_window and not (model.causal and model.attention):
+        raise ConfigError(f"task '{task.name}' masks attention to the last {task.attention_window} slots, which needs "
+                          f"a causal attention model (model=decoder), not '{model.name}'")
     if position.causal_only and not model.causal:
         raise ConfigError(f"position '{position.name}' is defined for causal models only; use model=decoder, not '{model.name}'")
 
@@ -129,7 +132,8 @@ def build(cfg: RunConfig) -> Built:
         vocab_in=model_vocab(task), vocab_out=task.vocab_size, layers=cfg.model.layers,
         d_model=cfg.model.d_model, heads=cfg.model.heads, mlp_dim=cfg.model.mlp_dim,
         dropout=cfg.model.dropout, embed_dropout=cfg.model.embed_dropout, causal=model.causal,
-        position=position, position_options=pos_opts, attention=cfg.attention, train_length=train_slots)
+        position=position, position_options=pos_opts, attention=cfg.attention, train_length=train_slots,
+        window=task.attention_window)
     return Built(cfg, task, model, position, pos_opts, layout, net)
 
 

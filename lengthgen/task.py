@@ -56,6 +56,9 @@ class Task:
       eval_variants: extra named evaluation sets, each a dict of option overrides
         (e.g. flip-flop's sparse and dense sequences); results carry the name in
         the `eval_set` column.
+      attention_window: if > 0, a causal model's attention is masked so that each
+        slot sees only the last `attention_window` slots (itself included): how a
+        no-distractor format masks out every token its next step does not need.
       position_ids(length): per-slot position ids of inputs and targets for
         schemes that need task structure (e.g. digit significance); None = 0..S-1.
     """
@@ -70,6 +73,7 @@ class Task:
     min_length: ClassVar[int] = 1
     chance: ClassVar[float | None] = None
     eval_variants: ClassVar[dict[str, dict[str, Any]]] = {}
+    attention_window: ClassVar[int] = 0
 
     def __init__(self, **options: Any):
         self.options = make_options(self.Options, options, f"task '{self.name}'")

@@ -34,8 +34,8 @@ class ParityTask(Task):
         the end by its place.
       no_distractor: I = 0, T = 2L: b_1 [p_1] b_2 [p_2] .. b_L [p_L], a language-modelling
         sequence (teacher-forced layout only). Each step's two inputs, the new bit and the
-        previous step, are the two tokens right before it; no input block and no
-        not-yet-needed bits are present.
+        previous step, are the two tokens right before it, and attention is masked to
+        those two slots (`attention_window` = 2): every other token is hidden.
       markup: I = L, T = 2L: [p_1] | [p_2] | .. [p_L] |, the scratchpad with a marker
         after each completed step (Bueno et al. 2022); markers are not scored.
     For no_distractor the reference solver reads the sequence and recomputes each p_k
@@ -49,6 +49,10 @@ class ParityTask(Task):
     Options = ParityOptions
     chance = 0.5
     FORMATS = FORMATS
+
+    @property
+    def attention_window(self):
+        return 2 if self.options.format == "no_distractor" else 0
 
     def validate(self):
         choice(self.options.format, FORMATS, "task 'parity' option 'format'")

@@ -45,7 +45,8 @@ class VariableAssignmentTask(Task):
         same slots at every length L <= P; only the L steps are scored.
       no_distractor: I = 0, T = 2 + 4L: `? v_L`, then per step the one statement it needs
         followed by the step: v_k = r [r] (teacher-forced layout only; `distractors`
-        has no effect since nothing unneeded is present).
+        has no effect since nothing unneeded is present), with attention masked to the
+        last two slots (`attention_window` = 2) so that earlier statements are hidden.
     For no_distractor the reference solver reads the sequence and takes each step from
     the statement before it.
     """
@@ -84,6 +85,10 @@ class VariableAssignmentTask(Task):
         pad = (PAD,) if o.format == "padded_scratchpad" else ()
         return (tuple(str(v) for v in range(o.values)) + tuple(f"v{k}" for k in range(o.names))
                 + (EQ, QUERY) + pad)
+
+    @property
+    def attention_window(self):
+        return 2 if self.options.format == "no_distractor" else 0
 
     @property
     def layouts(self):

@@ -75,3 +75,21 @@ def test_seeds_train_independently_in_one_program():
     assert not np.allclose(leaves0[0][0], leaves0[0][1])
     assert any(not np.allclose(a, b) for a, b in zip(leaves0, leaves1))
     assert float(np.asarray(metrics["loss"])[:, -1].mean()) < float(np.asarray(metrics["loss"])[:, 0].mean())
+
+
+def test_no_distractor_formats_hide_all_but_the_last_two_slots():
+    from lengthgen.errors import ConfigError
+    from tests.conftest import tiny_config
+
+    program = Program(build(tiny_config(task={"name": "parity", "format": "no_distractor"}, model="decoder")))
+    assert program.built.net.window == 2
+    params = jax.tree.map(lambda a: a[0], program.init(np.stack([raw_key(0)]), 12).params)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 2, (2, 12)).astype(np.int32)
+    changed = tokens.copy()
+    changed[:, :6] = 1 - changed[:, :6]
+    a, b = logits_of(program, params, tokens, 12), logits_of(program, params, changed, 12)
+    np.testing.assert_allclose(a[:, 7:], b[:, 7:], atol=1e-5)
+    assert not np.allclose(a[:, 6], b[:, 6], atol=1e-5)
+    with pytest.raises(ConfigError, match="needs a causal attention model"):
+        build(tiny_config(task={"name": "variable_assignment", "format": "no_distractor"}, model="lstm"))

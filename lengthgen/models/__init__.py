@@ -22,6 +22,7 @@ class ModelSpec:
     causal: bool
     layouts: tuple[str, ...]
     uses_positions: bool = True
+    attention: bool = True
 
 
 def _transformer():
@@ -42,4 +43,5 @@ DECODER = ModelSpec(
     _transformer(), causal=True, layouts=("teacher_forced", "placeholder"))
 LSTM = ModelSpec(
     "lstm", "recurrent LSTM baseline (layers x d_model hidden units), no position scheme",
-    _lstm(), causal=True, layouts=("placeholder", "teacher_forced"), uses_positions=False)
+    _lstm(), causal=True, layouts=("placeholder", "teacher_forced"), uses_positions=False,
+    attention=False)

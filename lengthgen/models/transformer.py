@@ -26,6 +26,8 @@ class NetConfig:
 
     train_length: the longest training sequence in slots (L_train for schemes
     and for the attention's log-n reference).
+    window: if > 0, each query sees only the last `window` slots (the task's
+    `attention_window`, for its no-distractor formats).
     """
 
     vocab_in: int
@@ -41,6 +43,7 @@ class NetConfig:
     position_options: Any
     attention: AttentionConfig = AttentionConfig()
     train_length: int = 0
+    window: int = 0
 
     @property
     def reference_length(self) -> int:
@@ -94,7 +97,7 @@ class Transformer(nn.Module):
         x = nn.Embed(c.vocab_in, c.d_model, embedding_init=nn.initializers.normal(1.0))(tokens_BxS)
         x = scheme.embed(x, pos_S)
         x = nn.Dropout(c.embed_dropout)(x, deterministic=not train)
-        mask_SxS = attention_mask(length, tokens_BxS.shape[1], c.causal)
+        mask_SxS = attention_mask(length, tokens_BxS.shape[1], c.causal, c.window)
         scale_S = logit_scale(c.attention.logit_scale, visible_keys(mask_SxS), c.reference_length)
         bias_HxSxS = scheme.bias(pos_S)
         for i in range(c.layers):
