@@ -112,7 +112,7 @@ class RunConfig:
             if f.name not in raw:
                 continue
             value = raw.pop(f.name)
-            if dataclasses.is_dataclass(f.default_factory() if callable(f.default_factory) else None):
+            if isinstance(f.default_factory, type) and dataclasses.is_dataclass(f.default_factory):
                 kwargs[f.name] = _section(f.default_factory, value, f.name)
             elif f.name in ("task", "position"):
                 if not isinstance(value, dict) or not isinstance(value.get("name"), str):
