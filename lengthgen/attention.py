@@ -104,24 +104,53 @@ def _add_shared_bwd(_, g_BxHxSxS):
 add_shared.defvjp(_add_shared_fwd, _add_shared_bwd)
 
 
+QUERY_BLOCK_LOGITS = 2**16
+
+
 def attend(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS=None, logits_BxHxSxS=None,
            scale_S=None) -> jax.Array:
     """Softmax attention output BxSxHxK: equal to mix(attention_weights(...)), computed faster.
 
     The mask and bias are one additive term; exponentials are normalized after
     mixing with v (one S x S pass fewer); heads lead the layout of the batched
-    matmuls. On a 2-core CPU this makes a training step about 20% faster
-    (benchmarks/README.md).
+    matmuls. Long sequences are processed in blocks of queries (a `lax.map`)
+    so that each head's block of logits stays within QUERY_BLOCK_LOGITS floats,
+    about what the CPU's per-core cache holds: past S = 256 the unblocked
+    version is 2-2.5x slower per instance (benchmarks/README.md).
     """
-    logits = dot_logits(q_BxSxHxK, k_BxSxHxK) if logits_BxHxSxS is None else logits_BxHxSxS
-    if scale_S is not None:
-        logits = logits * scale_S[None, None, :, None].astype(logits.dtype)
-    logits = logits + jnp.where(mask_SxS, 0.0, NEG_INF)[None, None].astype(logits.dtype)
-    if bias_HxSxS is not None:
-        logits = add_shared(logits, bias_HxSxS.astype(logits.dtype))
+    size = q_BxSxHxK.shape[1]
+    blocks = -(-size * k_BxSxHxK.shape[1] // QUERY_BLOCK_LOGITS)
+    if blocks <= 1:
+        return _attend_queries(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS, logits_BxHxSxS, scale_S)
+    rows = -(-size // blocks)
+    pad = blocks * rows - size
+
+    def split(x, axis):
+        """x with its query axis padded to blocks * rows and split into a leading block axis."""
+        if x is None:
+            return None
+        x = jnp.pad(x, [(0, pad if i == axis else 0) for i in range(x.ndim)])
+        x = x.reshape(x.shape[:axis] + (blocks, rows) + x.shape[axis + 1:])
+        return jnp.moveaxis(x, axis, 0)
+
+    xs = (split(q_BxSxHxK, 1), split(mask_SxS, 0), split(bias_HxSxS, 1), split(logits_BxHxSxS, 2),
+          split(scale_S, 0))
+    out_NxBxRxHxK = jax.lax.map(lambda b: _attend_queries(b[0], k_BxSxHxK, v_BxSxHxK, *b[1:]), xs)
+    out_BxNxRxHxK = jnp.moveaxis(out_NxBxRxHxK, 0, 1)
+    return out_BxNxRxHxK.reshape((out_BxNxRxHxK.shape[0], blocks * rows) + out_BxNxRxHxK.shape[3:])[:, :size]
+
+
+def _attend_queries(q_BxQxHxK, k_BxSxHxK, v_BxSxHxK, mask_QxS, bias_HxQxS=None, logits_BxHxQxS=None, scale_Q=None):
+    """`attend` for the queries given (all of them, or a block)."""
+    logits = dot_logits(q_BxQxHxK, k_BxSxHxK) if logits_BxHxQxS is None else logits_BxHxQxS
+    if scale_Q is not None:
+        logits = logits * scale_Q[None, None, :, None].astype(logits.dtype)
+    logits = logits + jnp.where(mask_QxS, 0.0, NEG_INF)[None, None].astype(logits.dtype)
+    if bias_HxQxS is not None:
+        logits = add_shared(logits, bias_HxQxS.astype(logits.dtype))
     e = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
-    out_BxHxSxK = jnp.einsum("bhqs,bhsk->bhqk", e, jnp.swapaxes(v_BxSxHxK, 1, 2)) / e.sum(-1, keepdims=True)
-    return jnp.swapaxes(out_BxHxSxK, 1, 2)
+    out_BxHxQxK = jnp.einsum("bhqs,bhsk->bhqk", e, jnp.swapaxes(v_BxSxHxK, 1, 2)) / e.sum(-1, keepdims=True)
+    return jnp.swapaxes(out_BxHxQxK, 1, 2)
 
 
 def _real_query_mean(value_BxHxS: jax.Array, mask_SxS: jax.Array) -> jax.Array:

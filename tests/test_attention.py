@@ -4,13 +4,18 @@ import jax
 import numpy as np
 import pytest
 
+from lengthgen import attention
 from lengthgen.attention import attend, attention_mask, attention_weights, mix
 
 
+@pytest.mark.parametrize("query_block_logits", [None, 16], ids=["whole", "query-blocks"])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("with_bias,with_scale,with_logits", [(False, False, False), (True, True, False),
                                                               (False, False, True)])
-def test_attend_equals_weights_then_mix(causal, with_bias, with_scale, with_logits):
+def test_attend_equals_weights_then_mix(causal, with_bias, with_scale, with_logits, query_block_logits, monkeypatch):
+    """Also with queries processed in blocks (7 x 7 logits, 16 per block: 4 blocks of 2 rows, one padded)."""
+    if query_block_logits:
+        monkeypatch.setattr(attention, "QUERY_BLOCK_LOGITS", query_block_logits)
     rng = np.random.default_rng(0)
     B, S, H, K = 3, 7, 2, 4
     q, k, v = (rng.normal(size=(B, S, H, K)).astype(np.float32) for _ in range(3))
@@ -21,9 +26,13 @@ def test_attend_equals_weights_then_mix(causal, with_bias, with_scale, with_logi
     fast = attend(q, k, v, mask, bias, logits, scale)
     ref = mix(attention_weights(q, k, mask, bias, logits, scale_S=scale), v)
     np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5)
-    g_fast = jax.grad(lambda q: (attend(q, k, v, mask, bias, logits, scale) * v).sum())(q)
-    g_ref = jax.grad(lambda q: (mix(attention_weights(q, k, mask, bias, logits, scale_S=scale), v) * v).sum())(q)
-    np.testing.assert_allclose(g_fast, g_ref, rtol=1e-4, atol=1e-5)
+    args = (q, k, v, bias, logits)
+    g_fast = jax.grad(lambda *a: (attend(*a[:3], mask, *a[3:], scale) * v).sum(), argnums=range(len(args)))(*args)
+    g_ref = jax.grad(lambda *a: (mix(attention_weights(*a[:2], mask, *a[3:], scale_S=scale), a[2]) * v).sum(),
+                     argnums=range(len(args)))(*args)
+    for got, want in zip(g_fast, g_ref):
+        if want is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_shared_bias_gradient_under_vmap_equals_plain_sum():
