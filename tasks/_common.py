@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lengthgen.errors import ConfigError
+from lengthgen.task import Batch, Task
 
 
 def bits_to_ints(bits_BxL: np.ndarray) -> list[int]:
@@ -50,3 +51,24 @@ def estimated_chance(task, length: int = 40, samples: int = 4096, seed: int = 0)
         scored = batch.targets_BxT[batch.mask_BxT]
         return float(np.bincount(scored, minlength=task.vocab_size).max() / max(scored.size, 1))
     return float("nan")
+
+
+class BitLabelTask(Task):
+    """A bit string of `length` uniform bits labelled with one bit: subclasses give
+    `label` (vectorized, for sampling) and `solve` (the reference, one instance)."""
+
+    family = "regular"
+    length_meaning = "input bits"
+    vocab = ("0", "1")
+    chance = 0.5
+
+    def label(self, bits_BxL: np.ndarray) -> np.ndarray:
+        """The Bx1 labels of a batch of bit strings."""
+        raise NotImplementedError
+
+    def shapes(self, length):
+        return length, 1
+
+    def sample(self, rng, length, batch_size):
+        bits = rng.integers(0, 2, (batch_size, length))
+        return Batch(bits, self.label(bits).astype(np.int64), np.ones((batch_size, 1), bool))

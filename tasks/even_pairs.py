@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from lengthgen.task import Batch, Task
+from lengthgen_tasks._common import BitLabelTask
 
 
-class EvenPairsTask(Task):
+class EvenPairsTask(BitLabelTask):
     """Input: `length` uniform bits. Target: one token, 1 if the number of adjacent
     unequal pairs (01 or 10) is odd, else 0.
 
@@ -17,18 +17,9 @@ class EvenPairsTask(Task):
 
     name = "even_pairs"
     description = "parity of the number of 01/10 pairs in a bit string"
-    family = "regular"
-    length_meaning = "input bits"
-    vocab = ("0", "1")
-    chance = 0.5
 
-    def shapes(self, length):
-        return length, 1
-
-    def sample(self, rng, length, batch_size):
-        x = rng.integers(0, 2, (batch_size, length))
-        y = (x[:, :1] != x[:, -1:]).astype(np.int64)
-        return Batch(x, y, np.ones_like(y, bool))
+    def label(self, bits_BxL):
+        return bits_BxL[:, :1] != bits_BxL[:, -1:]
 
     def solve(self, inputs_I):
         bits = [int(t) for t in inputs_I]

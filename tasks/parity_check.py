@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from lengthgen.task import Batch, Task
+from lengthgen_tasks._common import BitLabelTask
 
 
-class ParityCheckTask(Task):
+class ParityCheckTask(BitLabelTask):
     """Input: `length` uniform bits. Target: one token, 1 if the count of ones is odd.
 
     The same question as `parity` with format `direct`; kept under the Deletang et al.
@@ -16,17 +16,9 @@ class ParityCheckTask(Task):
 
     name = "parity_check"
     description = "parity of the number of ones in a bit string"
-    family = "regular"
-    length_meaning = "input bits"
-    vocab = ("0", "1")
-    chance = 0.5
 
-    def shapes(self, length):
-        return length, 1
-
-    def sample(self, rng, length, batch_size):
-        x = rng.integers(0, 2, (batch_size, length))
-        return Batch(x, x.sum(axis=1, keepdims=True) % 2, np.ones((batch_size, 1), bool))
+    def label(self, bits_BxL):
+        return bits_BxL.sum(axis=1, keepdims=True) % 2
 
     def solve(self, inputs_I):
         ones = [int(t) for t in inputs_I].count(1)
