@@ -110,8 +110,14 @@ def eval_throughput(lengths=(100, 250, 500)) -> dict[str, float]:
 
 
 def profile() -> dict[str, float]:
-    """Where a training step's time goes: the step as is, and with attention replaced by
-    the identity (q, k, v -> v), at the benchmark configuration."""
+    """Where a training step's time goes, at the benchmark configuration:
+    - the step as is, and with attention replaced by the identity (q, k, v -> v);
+    - one traced chunk: the summed run time of the compiled program's operations,
+      split into attention-shaped ones (B x H x S x S logits, B x H x S x K heads)
+      and the rest, over wall time (= how many of the cores were busy on average);
+    - evaluation at lengths 250 and 500 with attention over all queries at once
+      vs in blocks of queries (`attention.QUERY_BLOCK_LOGITS`)."""
+    import lengthgen.attention as attention
     import lengthgen.models.transformer as transformer
 
     full = 1000 / train_throughput(config())["steps_per_s"]
@@ -121,7 +127,52 @@ def profile() -> dict[str, float]:
         without = 1000 / train_throughput(config())["steps_per_s"]
     finally:
         transformer.attend = attend
-    return {"step_ms": full, "step_ms_without_attention": without, "attention_ms": full - without}
+    out = {"step_ms": full, "step_ms_without_attention": without, "attention_ms": full - without}
+    out.update(traced_step())
+    blocked = eval_throughput((250, 500))
+    limit = attention.QUERY_BLOCK_LOGITS
+    attention.QUERY_BLOCK_LOGITS = 1 << 62
+    try:
+        whole = eval_throughput((250, 500))
+    finally:
+        attention.QUERY_BLOCK_LOGITS = limit
+    out.update({f"eval_{n}_whole": whole[n] for n in whole} | {f"eval_{n}_blocked": blocked[n] for n in blocked})
+    return out
+
+
+def traced_step() -> dict[str, float]:
+    """Op time of one traced 10-step chunk, per step: attention-shaped ops, the rest, and wall time."""
+    import collections
+    import gzip
+    import re
+
+    cfg = config()
+    built = build(cfg)
+    program = Program(built)
+    stream = TrainStream(built.task, built.layout, built.train_lengths, 1, cfg.train.batch_size, cfg.train.chunk_steps)
+    state = program.init(np.stack([raw_key(0)]), max(stream.sizes))
+    _, chunk = stream.chunk(cfg.seeds, 0)
+    state, metrics = program.train_chunk(state, chunk)
+    jax.block_until_ready(metrics)
+    hlo = program.train_chunk.lower(state, chunk).compile().as_text()
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder, create_perfetto_trace=True):
+            start = time.perf_counter()
+            state, metrics = program.train_chunk(state, chunk)
+            jax.block_until_ready(metrics)
+            wall = time.perf_counter() - start
+        trace = json.load(gzip.open(next(Path(folder).rglob("*.trace.json.gz"))))
+    shapes = dict(re.findall(r"^\s*(?:ROOT )?%?([\w.\-]+) = \(?\w+\[([\d,]*)\]", hlo, re.M))
+    h, s, k = cfg.model.heads, max(stream.sizes), cfg.model.d_model // cfg.model.heads
+    attention_shapes = (f"{h},{s},{s}", f"{h},{s},{k}", f"{h},{k},{s}")
+    busy = collections.Counter()
+    for event in trace["traceEvents"]:
+        if event.get("ph") == "X" and event["name"] in shapes:
+            kind = "attention" if shapes[event["name"]].endswith(attention_shapes) else "other"
+            busy[kind] += event.get("dur", 0) / 1e3 / cfg.train.chunk_steps
+    step = 1000 * wall / cfg.train.chunk_steps
+    return {"traced_step_ms": step, "op_ms_attention": busy["attention"], "op_ms_other": busy["other"],
+            "cores_busy": (busy["attention"] + busy["other"]) / step}
 
 
 def end_to_end() -> dict[str, float]:
@@ -152,13 +203,21 @@ def main() -> None:
     print(f"device {report['device']}: fp32 matmul peak {peak:.1f} GFLOP/s")
     if args.profile:
         split = profile()
+        report.update(split)
         print(f"step {split['step_ms']:.0f} ms = attention {split['attention_ms']:.0f} ms "
               f"+ everything else {split['step_ms_without_attention']:.0f} ms")
+        print(f"traced step {split['traced_step_ms']:.0f} ms: operations ran {split['op_ms_attention']:.0f} ms "
+              f"(attention-shaped) + {split['op_ms_other']:.0f} ms (the rest), "
+              f"{split['cores_busy']:.2f} cores busy on average of {os.cpu_count()}")
+        print("eval instances/s, all queries at once vs query blocks: " + ", ".join(
+            f"length {n}: {split[f'eval_{n}_whole']:.1f} vs {split[f'eval_{n}_blocked']:.1f}" for n in ("250", "500")))
+        write(report, "bench_profile.json")
         return
 
     if args.e2e_only:
         add_end_to_end(report)
-        return write(report, "bench_e2e.json")
+        write(report, "bench_e2e.json")
+        return
 
     for position in ("sinusoidal", "t5") if not args.quick else ("sinusoidal",):
         fig = train_throughput(config(position=position))
