@@ -57,15 +57,6 @@ def scored_stats(logits_BxSxV, labels_BxS, weights_BxS):
     return correct_B, total_B, correct_B == total_B
 
 
-def batch_parts(batch_size: int) -> int:
-    """How many independent parts the network runs a batch in: on CPU two halves, which
-    XLA's runtime executes concurrently (a 2-core machine keeps both cores busier: about
-    10% more steps/s at the benchmark configuration); elsewhere one."""
-    if jax.default_backend() == "cpu" and batch_size % 2 == 0 and batch_size >= 16:
-        return 2
-    return 1
-
-
 class Program:
     """The jitted functions of one run: init, train chunk, eval batch."""
 
@@ -89,18 +80,13 @@ class Program:
         """Mean scored NLL; when training, plus the auxiliary losses the model sows into "losses"."""
         pos_key, drop_key = jax.random.split(key)
         pos_S = self.positions(pos_key, ex.ids_S, ex.length, train)
-        parts = batch_parts(ex.tokens_BxS.shape[0])
-        logits_parts, aux = [], jnp.float32(0.0)
-        for i, tokens_BxS in enumerate(jnp.split(ex.tokens_BxS, parts)):
-            args = ({"params": params}, tokens_BxS, pos_S, ex.length, train)
-            rngs = {"dropout": jax.random.fold_in(drop_key, i)}
-            if train:
-                logits, sown = self.net.apply(*args, rngs=rngs, mutable=["losses"])
-                aux = sum((jnp.sum(v).astype(jnp.float32) / parts for v in jax.tree.leaves(sown)), aux)
-            else:
-                logits = self.net.apply(*args, rngs=rngs)
-            logits_parts.append(logits)
-        logits = jnp.concatenate(logits_parts) if parts > 1 else logits_parts[0]
+        args = ({"params": params}, ex.tokens_BxS, pos_S, ex.length, train)
+        aux = jnp.float32(0.0)
+        if train:
+            logits, sown = self.net.apply(*args, rngs={"dropout": drop_key}, mutable=["losses"])
+            aux = sum((jnp.sum(v).astype(jnp.float32) for v in jax.tree.leaves(sown)), aux)
+        else:
+            logits = self.net.apply(*args, rngs={"dropout": drop_key})
         logp = jax.nn.log_softmax(logits.astype(jnp.float32))
         nll_BxS = -jnp.take_along_axis(logp, ex.labels_BxS[..., None], -1)[..., 0]
         loss = (nll_BxS * ex.weights_BxS).sum() / jnp.maximum(ex.weights_BxS.sum(), 1.0)

@@ -93,29 +93,3 @@ def test_no_distractor_formats_hide_all_but_the_last_two_slots():
     assert not np.allclose(a[:, 6], b[:, 6], atol=1e-5)
     with pytest.raises(ConfigError, match="needs a causal attention model"):
         build(tiny_config(task={"name": "variable_assignment", "format": "no_distractor"}, model="lstm"))
-
-
-def test_batch_halves_give_the_loss_and_gradients_of_the_whole_batch(monkeypatch):
-    """On CPU a batch runs through the network as two halves (`batch_parts`); loss,
-    auxiliary loss and gradients equal those of one pass over the whole batch."""
-    import lengthgen.train as train
-    from lengthgen.config import AttentionConfig
-    from tests.conftest import tiny_config
-
-    program = Program(build(tiny_config(attention=AttentionConfig(entropy_penalty=0.5))))
-    stream = TrainStream(program.built.task, "placeholder", [4], 1, 16, 1)
-    params = jax.tree.map(lambda a: a[0], program.init(np.stack([raw_key(0)]), 8).params)
-    _, chunk = stream.chunk([0], 0)
-    ex = jax.tree.map(lambda a: a[0, 0], chunk)
-    assert train.batch_parts(16) == 2
-
-    def loss_and_grads():
-        grad = jax.grad(lambda p: program._loss(p, ex, raw_key(1), True)[0])
-        return float(program._loss(params, ex, raw_key(1), True)[0]), grad(params)
-
-    halves = loss_and_grads()
-    monkeypatch.setattr(train, "batch_parts", lambda batch_size: 1)
-    whole = loss_and_grads()
-    np.testing.assert_allclose(halves[0], whole[0], rtol=1e-5)
-    for a, b in zip(jax.tree.leaves(halves[1]), jax.tree.leaves(whole[1])):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
