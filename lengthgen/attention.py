@@ -116,7 +116,7 @@ def attend(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS=None, logits_Bx
     matmuls. Long sequences are processed in blocks of queries (a `lax.map`)
     so that each head's block of logits stays within QUERY_BLOCK_LOGITS floats,
     about what the CPU's per-core cache holds: past S = 256 the unblocked
-    version is 2-2.5x slower per instance (benchmarks/README.md).
+    version is about 3x slower per instance (benchmarks/README.md).
     """
     size = q_BxSxHxK.shape[1]
     blocks = -(-size * k_BxSxHxK.shape[1] // QUERY_BLOCK_LOGITS)
