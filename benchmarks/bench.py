@@ -68,8 +68,8 @@ def model_flops_per_step(cfg: RunConfig, slots: int) -> float:
     return 3.0 * per_token * b * slots
 
 
-def train_throughput(cfg: RunConfig, chunks: int = 4) -> dict[str, float]:
-    """Steady-state steps/s of the compiled training chunk (compile excluded)."""
+def warm_chunk(cfg: RunConfig):
+    """(program, state, chunk, slots): a training chunk compiled and run once."""
     built = build(cfg)
     program = Program(built)
     t = cfg.train
@@ -78,6 +78,13 @@ def train_throughput(cfg: RunConfig, chunks: int = 4) -> dict[str, float]:
     _, chunk = stream.chunk(cfg.seeds, 0)
     state, metrics = program.train_chunk(state, chunk)
     jax.block_until_ready(metrics)
+    return program, state, chunk, max(stream.sizes)
+
+
+def train_throughput(cfg: RunConfig, chunks: int = 4) -> dict[str, float]:
+    """Steady-state steps/s of the compiled training chunk (compile excluded)."""
+    program, state, chunk, slots = warm_chunk(cfg)
+    t = cfg.train
     best = float("inf")
     for _ in range(chunks):
         start = time.perf_counter()
@@ -85,7 +92,6 @@ def train_throughput(cfg: RunConfig, chunks: int = 4) -> dict[str, float]:
         jax.block_until_ready(metrics)
         best = min(best, time.perf_counter() - start)
     steps_per_s = t.chunk_steps / best
-    slots = max(stream.sizes)
     flops = model_flops_per_step(cfg, slots) * len(cfg.seeds)
     return {"steps_per_s": steps_per_s, "tokens_per_s": steps_per_s * t.batch_size * slots * len(cfg.seeds),
             "model_gflops": flops / 1e9, "achieved_gflops": flops * steps_per_s / 1e9}
@@ -147,13 +153,7 @@ def traced_step() -> dict[str, float]:
     import re
 
     cfg = config()
-    built = build(cfg)
-    program = Program(built)
-    stream = TrainStream(built.task, built.layout, built.train_lengths, 1, cfg.train.batch_size, cfg.train.chunk_steps)
-    state = program.init(np.stack([raw_key(0)]), max(stream.sizes))
-    _, chunk = stream.chunk(cfg.seeds, 0)
-    state, metrics = program.train_chunk(state, chunk)
-    jax.block_until_ready(metrics)
+    program, state, chunk, slots = warm_chunk(cfg)
     hlo = program.train_chunk.lower(state, chunk).compile().as_text()
     with tempfile.TemporaryDirectory() as folder:
         with jax.profiler.trace(folder, create_perfetto_trace=True):
@@ -163,7 +163,7 @@ def traced_step() -> dict[str, float]:
             wall = time.perf_counter() - start
         trace = json.load(gzip.open(next(Path(folder).rglob("*.trace.json.gz"))))
     shapes = dict(re.findall(r"^\s*(?:ROOT )?%?([\w.\-]+) = \(?\w+\[([\d,]*)\]", hlo, re.M))
-    h, s, k = cfg.model.heads, max(stream.sizes), cfg.model.d_model // cfg.model.heads
+    h, s, k = cfg.model.heads, slots, cfg.model.d_model // cfg.model.heads
     attention_shapes = (f"{h},{s},{s}", f"{h},{s},{k}", f"{h},{k},{s}")
     busy = collections.Counter()
     for event in trace["traceEvents"]:
@@ -191,7 +191,7 @@ def end_to_end() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="peak and steady-state training only")
-    parser.add_argument("--profile", action="store_true", help="only the split of a step: attention vs the rest")
+    parser.add_argument("--profile", action="store_true", help="only where a step's time goes, and query blocks at evaluation")
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run (tens of minutes)")
     parser.add_argument("--e2e-only", action="store_true", help="only the peak and the end-to-end run")
     args = parser.parse_args()
