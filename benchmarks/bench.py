@@ -180,7 +180,7 @@ def end_to_end() -> dict[str, float]:
     from lengthgen.run import run
 
     cfg = config(min_length=1, buckets=4,
-                 eval_cfg=EvalConfig(min_length=41, max_length=500, samples_per_length=128, bucket_growth=1.6))
+                 eval_cfg=EvalConfig(min_length=41, max_length=500, samples_per_length=128, buckets=7))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         summary = run(cfg, Path(tmp))

@@ -77,13 +77,20 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
+    """Evaluation at every `stride`-th length in min_length..max_length, on a fixed set.
+
+    buckets: compiled evaluation programs; the lengths are split into this many
+    contiguous groups where padding to each group's longest sequence costs the
+    least compute (`lengthgen.data.cost_buckets`).
+    """
+
     max_length: int = 48
     min_length: int = 1
     stride: int = 1
     samples_per_length: int = 128
     batch_size: int = 128
     seed: int = 1234
-    bucket_growth: float = 1.5
+    buckets: int = 4
 
 
 @dataclass(frozen=True)
@@ -147,7 +154,7 @@ def validate(cfg: RunConfig) -> None:
         "train.batch_size": t.batch_size, "train.chunk_steps": t.chunk_steps, "train.buckets": t.buckets,
         "train.seeds": t.seeds, "eval.max_length": e.max_length, "eval.min_length": e.min_length,
         "eval.stride": e.stride, "eval.samples_per_length": e.samples_per_length,
-        "eval.batch_size": e.batch_size, "model.layers": m.layers, "model.d_model": m.d_model,
+        "eval.batch_size": e.batch_size, "eval.buckets": e.buckets, "model.layers": m.layers, "model.d_model": m.d_model,
         "model.heads": m.heads, "model.mlp_dim": m.mlp_dim,
     }
     for key, value in positive.items():
@@ -172,7 +179,5 @@ def validate(cfg: RunConfig) -> None:
     for key, value in {"model.dropout": m.dropout, "model.embed_dropout": m.embed_dropout}.items():
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{key} must be in [0, 1), got {value}")
-    if not e.bucket_growth > 1.0:
-        raise ConfigError(f"eval.bucket_growth must be > 1, got {e.bucket_growth}")
     if t.schedule not in ("constant", "cosine"):
         raise ConfigError(f"train.schedule: unknown value '{t.schedule}'; valid: constant, cosine")

@@ -14,7 +14,6 @@ Q and SEP are the same extra token id (vocab_size + 1); PAD is vocab_size.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -101,20 +100,36 @@ def split_buckets(lengths: list[int], count: int) -> list[list[int]]:
     return [lengths[a:b] for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
-def geometric_buckets(lengths: list[int], growth: float, first: int = 16) -> list[list[int]]:
-    """Group sorted lengths so that each group's largest length is about `growth`
-    times the previous one (the first group reaches at least `first`)."""
-    groups: list[list[int]] = []
-    bound = max(first, math.ceil(lengths[0] * growth))
-    for n in lengths:
-        while n > bound:
-            bound = max(bound + 1, math.ceil(bound * growth))
-            if groups and groups[-1]:
-                groups.append([])
-        if not groups:
-            groups.append([])
-        groups[-1].append(n)
-    return [g for g in groups if g]
+def cost_buckets(lengths: list[int], count: int, slots: list[int], quadratic_at: float) -> list[list[int]]:
+    """Split sorted lengths into at most `count` contiguous groups with the least padded cost.
+
+    Each length is padded to its group's longest sequence; a sequence of S slots
+    costs S * (1 + S / quadratic_at): per-token layers plus attention, which
+    overtakes them at S = quadratic_at. `slots[i]` is the sequence size of
+    `lengths[i]` (non-decreasing). Exact dynamic programme over cut points.
+    """
+    n = len(lengths)
+    s_N = np.asarray(slots, np.float64)
+    cost_N = s_N * (1.0 + s_N / quadratic_at)
+    starts = np.arange(n)
+    best = np.full(n + 1, np.inf)
+    best[0] = 0.0
+    cuts = []
+    for _ in range(max(1, min(count, n))):
+        new, cut = np.zeros(n + 1), np.zeros(n + 1, np.int64)
+        for end in range(1, n + 1):
+            total = best[:end] + cost_N[end - 1] * (end - starts[:end])
+            cut[end] = int(np.argmin(total))
+            new[end] = total[cut[end]]
+        best = new
+        cuts.append(cut)
+    groups, end = [], n
+    for cut in reversed(cuts):
+        if end == 0:
+            break
+        groups.append(lengths[cut[end]:end])
+        end = int(cut[end])
+    return groups[::-1]
 
 
 def rng_for(*words: int) -> np.random.Generator:

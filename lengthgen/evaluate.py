@@ -1,8 +1,8 @@
 """Evaluation at every length on a fixed set, per-length metrics with Wilson intervals.
 
-Lengths are grouped into geometric buckets; each bucket is one compiled
-program (fixed rows x slots), so evaluating hundreds of lengths compiles a
-handful of programs. The instances at each length depend only on
+Lengths are grouped into `eval.buckets` contiguous buckets chosen to waste
+the least compute on padding; each bucket is one compiled program (fixed
+rows x slots), so evaluating hundreds of lengths compiles a handful of programs. The instances at each length depend only on
 (eval.seed, length): every model of a sweep sees the very same test set.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from lengthgen.data import EVAL_STREAM, encode, eval_batch, geometric_buckets, seq_len
+from lengthgen.data import EVAL_STREAM, cost_buckets, encode, eval_batch, seq_len
 from lengthgen.task import Task
 from lengthgen.train import Program, raw_key
 
@@ -40,6 +40,15 @@ def bucket_rows(size: int, heads: int, seeds: int, batch_size: int) -> int:
     return max(1, min(batch_size, ATTENTION_BUDGET // (size * size * heads * seeds)))
 
 
+def eval_buckets(built, lengths: list[int], task: Task) -> list[list[int]]:
+    """The run's evaluation buckets: multiply-adds per token of the dense layers (4 d^2 + 2 d f)
+    against those of attention per key (2 d, for q.k and the mixing) give the size
+    at which attention's cost overtakes theirs."""
+    m = built.cfg.model
+    quadratic_at = 2 * m.d_model + m.mlp_dim if built.model.attention else math.inf
+    return cost_buckets(lengths, built.cfg.eval.buckets, [seq_len(task, n) for n in lengths], quadratic_at)
+
+
 def evaluate(program: Program, params, lengths: list[int], progress: Iterable | None = None,
              task: Task | None = None) -> dict[int, np.ndarray]:
     """Per length, an array Sx3 (per seed): correct tokens, scored tokens, correct sequences.
@@ -51,7 +60,7 @@ def evaluate(program: Program, params, lengths: list[int], progress: Iterable | 
     e, heads = built.cfg.eval, built.net.heads
     seeds = len(built.cfg.seeds)
     out: dict[int, np.ndarray] = {}
-    for group in geometric_buckets(lengths, e.bucket_growth):
+    for group in eval_buckets(built, lengths, task):
         size = max(seq_len(task, n) for n in group)
         rows = bucket_rows(size, heads, seeds, e.batch_size)
         for n in group:

@@ -104,7 +104,7 @@ CASES = [
     ("dropout-range", "lengthgen-train", ["model.dropout=1.5"], ["model.dropout", "got 1.5"]),
     ("schedule-unknown", "lengthgen-train", ["train.schedule=linear"], ["'linear'", "constant, cosine"]),
     ("layout-unknown", "lengthgen-train", ["model.layout=sideways"], ["'sideways'", "placeholder"]),
-    ("bucket-growth", "lengthgen-train", ["eval.bucket_growth=1.0"], ["eval.bucket_growth", "got 1.0"]),
+    ("eval-buckets", "lengthgen-train", ["eval.buckets=0"], ["eval.buckets", "must be >= 1", "got 0"]),
     ("unknown-train-key", "lengthgen-train", ["train.bogus=1"], ["unknown config key 'train.bogus'", "steps"]),
     ("unknown-top-key", "lengthgen-train", ["bogus=1"], ["unknown config key 'bogus'", "train"]),
     ("appended-unknown-key", "lengthgen-train", ["+train.bogus=1"], ["train.bogus", "steps"]),

@@ -1,11 +1,9 @@
 """Layouts, padding, buckets and the training data stream."""
 
-import math
-
 import numpy as np
 import pytest
 
-from lengthgen.data import (TrainStream, encode, eval_batch, geometric_buckets, model_vocab, pad_id, sep_id,
+from lengthgen.data import (TrainStream, cost_buckets, encode, eval_batch, model_vocab, pad_id, sep_id,
                             split_buckets)
 from lengthgen.registry import TASKS
 
@@ -48,12 +46,14 @@ def test_split_buckets_cover_in_order():
     assert split_buckets([1, 2], 5) == [[1], [2]]
 
 
-def test_geometric_buckets_grow():
-    groups = geometric_buckets(list(range(41, 501)), 1.6)
-    assert [n for g in groups for n in g] == list(range(41, 501))
-    assert len(groups) <= 8
-    tops = [g[-1] for g in groups]
-    assert all(b <= math.ceil(a * 1.6) for a, b in zip(tops, tops[1:]))
+def test_cost_buckets_narrow_where_padding_costs_most():
+    """Quadratic cost: long sequences get narrower buckets than short ones."""
+    lengths = list(range(41, 501))
+    groups = cost_buckets(lengths, 7, [2 * n for n in lengths], 384.0)
+    assert [n for g in groups for n in g] == lengths and len(groups) == 7
+    widths = [len(g) for g in groups]
+    assert widths == sorted(widths, reverse=True) and widths[0] > 1.5 * widths[-1]
+    assert cost_buckets(lengths, 1, [2 * n for n in lengths], 384.0) == [lengths]
 
 
 def test_train_stream_is_pure_and_uniform(task):

@@ -8,6 +8,8 @@ at a real position, which is what lets one compiled program serve many lengths.
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 
 import jax
 import numpy as np
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 
 from conftest import tiny_config
 from lengthgen.build import build
-from lengthgen.data import encode, geometric_buckets, seq_len, split_buckets
+from lengthgen.data import cost_buckets, encode, seq_len, split_buckets
 from lengthgen.train import Program, raw_key
 
 sorted_lengths = st.lists(st.integers(1, 400), min_size=1, max_size=80, unique=True).map(sorted)
@@ -32,12 +34,23 @@ def test_split_buckets_cover_every_length_once_in_order(lengths, count):
     assert max(sizes) - min(sizes) <= 1
 
 
-@given(lengths=sorted_lengths, growth=st.floats(1.01, 4.0), first=st.integers(1, 64))
-def test_geometric_buckets_cover_every_length_once_in_order(lengths, growth, first):
-    groups = geometric_buckets(lengths, growth, first)
-    assert [n for g in groups for n in g] == lengths
-    assert all(groups)
-    assert all(a[-1] < b[0] for a, b in zip(groups, groups[1:]))
+def padded_cost(groups, slots_of, quadratic_at):
+    return sum(len(g) * slots_of(g[-1]) * (1 + slots_of(g[-1]) / quadratic_at) for g in groups)
+
+
+@given(lengths=st.lists(st.integers(1, 400), min_size=1, max_size=9, unique=True).map(sorted),
+       count=st.integers(1, 10), per_length=st.integers(1, 3), quadratic_at=st.sampled_from([1.0, 50.0, 384.0, math.inf]))
+def test_cost_buckets_are_the_cheapest_contiguous_split(lengths, count, per_length, quadratic_at):
+    """Against every split of the lengths into at most `count` contiguous groups."""
+    def slots_of(n):
+        return per_length * n + 1
+
+    groups = cost_buckets(lengths, count, [slots_of(n) for n in lengths], quadratic_at)
+    assert [n for g in groups for n in g] == lengths and all(groups) and len(groups) <= count
+    n = len(lengths)
+    best = min(padded_cost([lengths[a:b] for a, b in zip((0,) + cuts, cuts + (n,))], slots_of, quadratic_at)
+               for k in range(min(count, n)) for cuts in itertools.combinations(range(1, n), k))
+    assert padded_cost(groups, slots_of, quadratic_at) == pytest.approx(best, rel=1e-12)
 
 
 @functools.lru_cache(maxsize=None)
