@@ -105,7 +105,7 @@ def eval_throughput(lengths=(100, 250, 500)) -> dict[str, float]:
     out = {}
     for n in lengths:
         size = seq_len(built.task, n)
-        rows = bucket_rows(size, built.net.heads, 1, 128)
+        rows = bucket_rows(built, size)
         batch = eval_batch(built.task, n, rows, 0)
         ex = encode(built.task, batch, n, built.layout, size, rows)
         jax.block_until_ready(program.eval_batch(params, ex, raw_key(0)))

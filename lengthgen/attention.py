@@ -107,6 +107,12 @@ add_shared.defvjp(_add_shared_fwd, _add_shared_bwd)
 QUERY_BLOCK_LOGITS = 2**16
 
 
+def query_blocks(queries: int, keys: int) -> tuple[int, int]:
+    """(blocks, queries per block) for `attend`: each head's block of logits within QUERY_BLOCK_LOGITS."""
+    blocks = max(1, -(-queries * keys // QUERY_BLOCK_LOGITS))
+    return blocks, -(-queries // blocks)
+
+
 def attend(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS=None, logits_BxHxSxS=None,
            scale_S=None) -> jax.Array:
     """Softmax attention output BxSxHxK: equal to mix(attention_weights(...)), computed faster.
@@ -119,10 +125,9 @@ def attend(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS=None, logits_Bx
     version is about 3x slower per instance (benchmarks/README.md).
     """
     size = q_BxSxHxK.shape[1]
-    blocks = -(-size * k_BxSxHxK.shape[1] // QUERY_BLOCK_LOGITS)
+    blocks, rows = query_blocks(size, k_BxSxHxK.shape[1])
     if blocks <= 1:
         return _attend_queries(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS, logits_BxHxSxS, scale_S)
-    rows = -(-size // blocks)
     pad = blocks * rows - size
 
     def split(x, axis):

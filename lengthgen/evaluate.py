@@ -14,11 +14,12 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from lengthgen.attention import query_blocks
 from lengthgen.data import EVAL_STREAM, cost_buckets, encode, eval_batch, seq_len
 from lengthgen.task import Task
 from lengthgen.train import Program, raw_key
 
-# Upper bound on attention-logit elements (rows x heads x slots^2 x seeds) per eval batch.
+# Upper bound on the attention logits an evaluation batch holds at once (elements, all seeds).
 ATTENTION_BUDGET = 2**26
 
 CURVE_COLUMNS = ["task", "model", "position", "seed", "eval_set", "length", "split", "n", "tokens", "token_errors",
@@ -36,8 +37,15 @@ def wilson(successes: float, n: float, z: float = 1.959964) -> tuple[float, floa
     return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
-def bucket_rows(size: int, heads: int, seeds: int, batch_size: int) -> int:
-    return max(1, min(batch_size, ATTENTION_BUDGET // (size * size * heads * seeds)))
+def bucket_rows(built, size: int) -> int:
+    """Instances per evaluation batch at `size` slots: as many as eval.batch_size allows within
+    ATTENTION_BUDGET, counting each head's S x S logits, or one query block's where
+    `attend` takes queries in blocks."""
+    net, seeds = built.net, len(built.cfg.seeds)
+    if not built.model.attention:
+        return built.cfg.eval.batch_size
+    per_head = size * size if net.whole_logits else query_blocks(size, size)[1] * size
+    return max(1, min(built.cfg.eval.batch_size, ATTENTION_BUDGET // (per_head * net.heads * seeds)))
 
 
 def eval_buckets(built, lengths: list[int], task: Task) -> list[list[int]]:
@@ -57,12 +65,11 @@ def evaluate(program: Program, params, lengths: list[int], progress: Iterable | 
     """
     built = program.built
     task = task or built.task
-    e, heads = built.cfg.eval, built.net.heads
-    seeds = len(built.cfg.seeds)
+    e, seeds = built.cfg.eval, len(built.cfg.seeds)
     out: dict[int, np.ndarray] = {}
     for group in eval_buckets(built, lengths, task):
         size = max(seq_len(task, n) for n in group)
-        rows = bucket_rows(size, heads, seeds, e.batch_size)
+        rows = bucket_rows(built, size)
         for n in group:
             batch = eval_batch(task, n, e.samples_per_length, e.seed)
             totals = np.zeros((seeds, 3), np.int64)

@@ -1,5 +1,6 @@
 """Properties of result aggregation (lengthgen.evaluate): Wilson intervals,
-generalization length and the per-seed summary means over test lengths N+1..M."""
+generalization length and the per-seed summary means over test lengths N+1..M;
+and how many instances an evaluation batch holds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lengthgen.evaluate import CURVE_COLUMNS, generalization_length, summarize, wilson
+from conftest import tiny_config
+from lengthgen.attention import QUERY_BLOCK_LOGITS, query_blocks
+from lengthgen.build import build
+from lengthgen.config import AttentionConfig, EvalConfig
+from lengthgen.evaluate import ATTENTION_BUDGET, CURVE_COLUMNS, bucket_rows, generalization_length, summarize, wilson
 
 ROUNDING = 1e-12
 
@@ -94,3 +99,19 @@ def test_summary_excludes_n_and_includes_m():
     at_n = summarize(curve([1, 2, 3, 4], [0.5, 0.0, 0.5, 0.5]), 2)["mean_test_seq_acc"]
     at_m = summarize(curve([1, 2, 3, 4], [0.5, 0.5, 0.5, 0.0]), 2)["mean_test_seq_acc"]
     assert base == at_n == 0.5 and at_m == 0.25
+
+
+@pytest.mark.parametrize("position, attention_kind, whole", [
+    ("rope", "softmax", False), ("rope", "relu", True), ("transformer_xl", "softmax", True)])
+def test_eval_rows_count_the_logits_attention_holds(position, attention_kind, whole):
+    """Query blocks hold a block of logits per head, so long evaluations batch more rows."""
+    built = build(tiny_config(position=position, attention=AttentionConfig(kind=attention_kind),
+                              eval=EvalConfig(max_length=8, batch_size=4096)))
+    assert built.net.whole_logits == whole
+    size, heads = 1000, built.net.heads
+    rows = bucket_rows(built, size)
+    held = size * size if whole else query_blocks(size, size)[1] * size
+    assert whole or held <= QUERY_BLOCK_LOGITS + size
+    assert rows * held * heads <= ATTENTION_BUDGET < (rows + 1) * held * heads
+    lstm = build(tiny_config(model="lstm", position="none", eval=EvalConfig(max_length=8, batch_size=512)))
+    assert bucket_rows(lstm, size) == 512

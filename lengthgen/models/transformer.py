@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from lengthgen.attention import (attend, attention_entropy, attention_mask, attention_weights, logit_scale, mix,
                                  row_sum_deviation, visible_keys)
 from lengthgen.config import AttentionConfig
-from lengthgen.positions.base import PositionSpec
+from lengthgen.positions.base import PositionSpec, Scheme
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +49,17 @@ class NetConfig:
     def reference_length(self) -> int:
         return self.attention.reference_length or self.train_length
 
+    @property
+    def fused_softmax(self) -> bool:
+        """Softmax attention without weights to inspect: `attend` computes it (in query blocks)."""
+        return self.attention.kind == "softmax" and self.attention.entropy_penalty == 0
+
+    @property
+    def whole_logits(self) -> bool:
+        """Whether a layer holds all B x H x S x S logits at once: weights to inspect, or a
+        scheme that computes its own logits; else only a block of queries' at a time."""
+        return not self.fused_softmax or self.position.module.logits is not Scheme.logits
+
 
 class Block(nn.Module):
     cfg: NetConfig
@@ -66,7 +77,7 @@ class Block(nn.Module):
         gamma_H = None
         if a.kind == "relu":
             gamma_H = jnp.exp(self.param("relu_log_gamma", nn.initializers.zeros, (c.heads,)))
-        if a.kind == "softmax" and a.entropy_penalty == 0:
+        if c.fused_softmax:
             h = attend(q, k, v, mask_SxS, bias_HxSxS, logits, scale_S)
         else:
             weights = attention_weights(q, k, mask_SxS, bias_HxSxS, logits, kind=a.kind, scale_S=scale_S,
