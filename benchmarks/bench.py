@@ -30,6 +30,7 @@ from lengthgen.build import build  # noqa: E402
 from lengthgen.config import EvalConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from lengthgen.data import TrainStream, encode, eval_batch, seq_len  # noqa: E402
 from lengthgen.evaluate import bucket_rows  # noqa: E402
+from lengthgen.run import git_commit, run  # noqa: E402
 from lengthgen.train import Program, raw_key  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -177,7 +178,6 @@ def traced_step() -> dict[str, float]:
 
 def end_to_end() -> dict[str, float]:
     """10,000 steps of U{1..40} training plus evaluation of lengths 41..500 (128 each), via the real run()."""
-    from lengthgen.run import run
 
     cfg = config(min_length=1, buckets=4,
                  eval_cfg=EvalConfig(min_length=41, max_length=500, samples_per_length=128, buckets=7))
@@ -197,10 +197,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("LENGTHGEN_CACHE_DIR", "off")
     report: dict[str, object] = {"device": str(jax.devices()[0]), "platform": platform.platform(),
-                                 "cpus": os.cpu_count(), "jax": jax.__version__}
+                                 "cpus": os.cpu_count(), "jax": jax.__version__, "git_commit": git_commit()}
     peak = peak_gflops()
     report["peak_gflops"] = peak
-    print(f"device {report['device']}: fp32 matmul peak {peak:.1f} GFLOP/s")
+    print(f"device {report['device']} (commit {str(report['git_commit'])[:7]}): fp32 matmul peak {peak:.1f} GFLOP/s")
     if args.profile:
         split = profile()
         report.update(split)
