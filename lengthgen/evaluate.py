@@ -21,6 +21,7 @@ from lengthgen.train import Program, raw_key
 
 # Upper bound on the attention logits an evaluation batch holds at once (elements, all seeds).
 ATTENTION_BUDGET = 2**26
+SMALL_SLOTS = 32
 
 CURVE_COLUMNS = ["task", "model", "position", "seed", "eval_set", "length", "split", "n", "tokens", "token_errors",
                  "token_acc", "token_acc_lo", "token_acc_hi", "seq_acc", "seq_acc_lo", "seq_acc_hi"]
@@ -49,12 +50,15 @@ def bucket_rows(built, size: int) -> int:
 
 
 def eval_buckets(built, lengths: list[int], task: Task) -> list[list[int]]:
-    """The run's evaluation buckets: multiply-adds per token of the dense layers (4 d^2 + 2 d f)
+    """The run's evaluation buckets. Multiply-adds per token of the dense layers (4 d^2 + 2 d f)
     against those of attention per key (2 d, for q.k and the mixing) give the size
-    at which attention's cost overtakes theirs."""
+    at which attention's cost overtakes theirs; sequences shorter than SMALL_SLOTS
+    count as that long, since fixed costs dominate there and a program of their
+    own would cost more to compile than it saves."""
     m = built.cfg.model
     quadratic_at = 2 * m.d_model + m.mlp_dim if built.model.attention else math.inf
-    return cost_buckets(lengths, built.cfg.eval.buckets, [seq_len(task, n) for n in lengths], quadratic_at)
+    slots = [max(SMALL_SLOTS, seq_len(task, n)) for n in lengths]
+    return cost_buckets(lengths, built.cfg.eval.buckets, slots, quadratic_at)
 
 
 def evaluate(program: Program, params, lengths: list[int], progress: Iterable | None = None,

@@ -16,7 +16,9 @@ from conftest import tiny_config
 from lengthgen.attention import QUERY_BLOCK_LOGITS, query_blocks
 from lengthgen.build import build
 from lengthgen.config import AttentionConfig, EvalConfig
-from lengthgen.evaluate import ATTENTION_BUDGET, CURVE_COLUMNS, bucket_rows, generalization_length, summarize, wilson
+from lengthgen.data import seq_len
+from lengthgen.evaluate import (ATTENTION_BUDGET, CURVE_COLUMNS, SMALL_SLOTS, bucket_rows, eval_buckets,
+                                generalization_length, summarize, wilson)
 
 ROUNDING = 1e-12
 
@@ -115,3 +117,13 @@ def test_eval_rows_count_the_logits_attention_holds(position, attention_kind, wh
     assert rows * held * heads <= ATTENTION_BUDGET < (rows + 1) * held * heads
     lstm = build(tiny_config(model="lstm", position="none", eval=EvalConfig(max_length=8, batch_size=512)))
     assert bucket_rows(lstm, size) == 512
+
+
+def test_short_lengths_share_one_evaluation_program():
+    """Below SMALL_SLOTS padding is cheaper than compiling another program."""
+    short = build(tiny_config(m=8))
+    assert eval_buckets(short, short.eval_lengths, short.task) == [short.eval_lengths]
+    wide = build(tiny_config(n=16, m=48, eval=EvalConfig(max_length=48, buckets=4)))
+    groups = eval_buckets(wide, wide.eval_lengths, wide.task)
+    assert len(groups) == 4 and [n for g in groups for n in g] == list(range(1, 49))
+    assert seq_len(wide.task, groups[0][-1]) == SMALL_SLOTS
