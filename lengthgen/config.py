@@ -154,8 +154,8 @@ def validate(cfg: RunConfig) -> None:
         "train.batch_size": t.batch_size, "train.chunk_steps": t.chunk_steps, "train.buckets": t.buckets,
         "train.seeds": t.seeds, "eval.max_length": e.max_length, "eval.min_length": e.min_length,
         "eval.stride": e.stride, "eval.samples_per_length": e.samples_per_length,
-        "eval.batch_size": e.batch_size, "eval.buckets": e.buckets, "model.layers": m.layers, "model.d_model": m.d_model,
-        "model.heads": m.heads, "model.mlp_dim": m.mlp_dim,
+        "eval.batch_size": e.batch_size, "eval.buckets": e.buckets, "model.layers": m.layers,
+        "model.d_model": m.d_model, "model.heads": m.heads, "model.mlp_dim": m.mlp_dim,
     }
     for key, value in positive.items():
         if value < 1:

@@ -2,8 +2,9 @@
 
 Lengths are grouped into `eval.buckets` contiguous buckets chosen to waste
 the least compute on padding; each bucket is one compiled program (fixed
-rows x slots), so evaluating hundreds of lengths compiles a handful of programs. The instances at each length depend only on
-(eval.seed, length): every model of a sweep sees the very same test set.
+rows x slots), so evaluating hundreds of lengths compiles a handful of
+programs. The instances at each length depend only on (eval.seed, length):
+every model of a sweep sees the very same test set.
 """
 
 from __future__ import annotations
