@@ -115,8 +115,11 @@ def test_eval_rows_count_the_logits_attention_holds(position, attention_kind, wh
     held = size * size if whole else query_blocks(size, size)[1] * size
     assert whole or held <= QUERY_BLOCK_LOGITS + size
     assert rows * held * heads <= ATTENTION_BUDGET < (rows + 1) * held * heads
+
+
+def test_eval_rows_without_attention_are_the_batch_size():
     lstm = build(tiny_config(model="lstm", position="none", eval=EvalConfig(max_length=8, batch_size=512)))
-    assert bucket_rows(lstm, size) == 512
+    assert bucket_rows(lstm, 1000) == 512
 
 
 def test_short_lengths_share_one_evaluation_program():
