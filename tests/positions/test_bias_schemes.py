@@ -1,4 +1,4 @@
-"""Relative bias schemes: ALiBi slopes, KERPLE constraints, Sandwich closed form, FIRE's normalization."""
+"""Relative bias schemes: ALiBi slopes, KERPLE constraints, Sandwich closed form and ratios, FIRE's normalization."""
 
 import math
 
@@ -86,12 +86,48 @@ def test_sandwich_is_parameter_free_and_matches_its_closed_form():
     variables, bias = bias_of(module, pos)
     assert not jax.tree.leaves(variables)
     k = np.arange(1, dim // 2 + 1)
+    ratios = 8.0 * np.arange(1, heads + 1) / heads
     for i in range(len(pos)):
         for j in range(len(pos)):
             d = float(pos[i] - pos[j])
             closed = np.cos(d / 10000.0 ** (2 * k / dim)).sum() - dim / 2
-            np.testing.assert_allclose(bias[:, i, j], alibi_slopes(heads) * closed, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(bias[:, i, j], closed / ratios, rtol=1e-4, atol=1e-5)
     assert np.all(bias[:, 0, 0] == 0) and np.all(bias[:, 4, 0] < 0)
+
+
+def _sandwich_by_hand(distance: int, dim: int, head: int, heads: int) -> float:
+    """Chi et al.'s Sandwich bias for 1-based head `head` of `heads`: kernel / (8 head / heads)."""
+    kernel = sum(math.cos(distance / 10000.0 ** (2 * k / dim)) for k in range(1, dim // 2 + 1)) - dim / 2
+    return kernel / (8 * head / heads)
+
+
+def test_sandwich_divides_each_head_by_its_compression_ratio():
+    """H=8, d'=128, distance 10: head 1 keeps the kernel (-19.34), head 8 divides it by 8 (-2.418).
+
+    ALiBi's slopes 2^(-8h/H) would give -9.67 and -0.0756 instead.
+    """
+    assert _sandwich_by_hand(10, 128, 1, 8) == pytest.approx(-19.340906, abs=1e-6)
+    assert _sandwich_by_hand(10, 128, 8, 8) == pytest.approx(-2.417613, abs=1e-6)
+    _, bias = bias_of(scheme("sandwich", heads=8, dim=128)[1], jnp.arange(11))
+    np.testing.assert_allclose(bias[0, 10, 0], -19.340906, rtol=1e-5)
+    np.testing.assert_allclose(bias[7, 10, 0], -2.417613, rtol=1e-5)
+    np.testing.assert_allclose(bias[:, 10, 0], [_sandwich_by_hand(10, 128, h, 8) for h in range(1, 9)], rtol=1e-5)
+    np.testing.assert_allclose(bias[:, 0, 10], bias[:, 10, 0], rtol=1e-6)
+
+
+def test_sandwich_ratios_need_no_power_of_two_heads():
+    _, bias = bias_of(scheme("sandwich", heads=3, dim=16)[1], jnp.arange(4))
+    np.testing.assert_allclose(bias[:, 3, 0], [_sandwich_by_hand(3, 16, h, 3) for h in (1, 2, 3)], rtol=1e-5)
+
+
+def test_randomized_sandwich_is_sandwich_on_sampled_positions():
+    spec, module = scheme("randomized_sandwich", heads=8, dim=128, max_len=64)
+    assert spec.module is scheme("sandwich")[0].module
+    pos = jnp.array([2, 12, 30, 31])
+    _, bias = bias_of(module, pos)
+    assert bias[0, 1, 0] == pytest.approx(-19.340906, rel=1e-5)
+    assert bias[7, 1, 0] == pytest.approx(-2.417613, rel=1e-5)
+    np.testing.assert_allclose(bias, bias_of(scheme("sandwich", heads=8, dim=128)[1], pos)[1], rtol=1e-6)
 
 
 def test_fire_input_is_zero_at_distance_zero_and_bounded_beyond_training():
