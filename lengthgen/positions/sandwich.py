@@ -9,9 +9,9 @@ is the sharpest and head H (r = 8) the flattest. The ratios are the values of h
 the paper's ALiBi figure lists ("the range of h is n*8/H, where n = {1...H}";
 Chi, Fan, Rudnicky, Ramadge, "Dissecting Transformer Length Extrapolation via
 the Lens of Receptive Field Analysis", ACL 2023, arXiv 2212.10356, Fig. 1), which
-Sandwich divides by rather than using ALiBi's 2^(-h); NeMo's Megatron Sandwich
-embedding and attention-gym's Sandwich score mod compute the same bias. r_h
-needs no power-of-two fallback, so every head count gets 8h/H.
+Sandwich divides by rather than using ALiBi's 2^(-h). NeMo's Megatron Sandwich
+embedding computes this bias; attention-gym's Sandwich score mod uses the same
+ratios. r_h needs no power-of-two fallback, so every head count gets 8h/H.
 """
 
 from __future__ import annotations
