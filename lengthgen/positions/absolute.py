@@ -9,8 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lengthgen.errors import ConfigError
-from lengthgen.positions.base import PositionSpec, Scheme
+from lengthgen.positions.base import CheckedOptions, PositionSpec, Scheme, above, at_least
 
 
 def sinusoid_table(pos_S: jax.Array, dim: int) -> jax.Array:
@@ -35,8 +34,9 @@ class Sinusoidal(Scheme):
 
 
 @dataclasses.dataclass(frozen=True)
-class TableOptions:
+class TableOptions(CheckedOptions):
     max_len: int = 512
+    bounds = {"max_len": at_least(1)}
 
 
 class Learned(Scheme):
@@ -47,12 +47,9 @@ class Learned(Scheme):
 
 
 @dataclasses.dataclass(frozen=True)
-class LinearOptions:
+class LinearOptions(CheckedOptions):
     divisor: float = 64.0
-
-    def __post_init__(self):
-        if not self.divisor > 0:
-            raise ConfigError(f"position 'linear': divisor must be > 0, got {self.divisor}")
+    bounds = {"divisor": above(0)}
 
 
 class Linear(Scheme):

@@ -27,12 +27,14 @@ schemes that act differently at evaluation.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+import math
+from typing import Any, Callable, ClassVar, NamedTuple, NoReturn
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lengthgen.errors import ConfigError
 from lengthgen.task import NoOptions
 
 
@@ -100,11 +102,67 @@ def offset_positions(key: jax.Array, ids_S: jax.Array, length: jax.Array, option
     return jnp.arange(ids_S.shape[0], dtype=jnp.int32) + training_offset(key, options, train)
 
 
+class Rule(NamedTuple):
+    """A valid range for one option: `holds(value)`, and the range as error messages state it."""
+
+    holds: Callable[[Any], bool]
+    text: str
+
+
+def at_least(low: float, note: str = "") -> Rule:
+    return Rule(lambda v: v >= low, f">= {low:g}{note}")
+
+
+def above(low: float, note: str = "") -> Rule:
+    return Rule(lambda v: v > low, f"> {low:g}{note}")
+
+
+def zero_or_at_least(low: float, zero: str) -> Rule:
+    """0 selects an automatic value (`zero` says which); any other value must be >= low."""
+    return Rule(lambda v: v == 0 or v >= low, f"0 ({zero}) or >= {low:g}")
+
+
+def fail(options: Any, message: str) -> NoReturn:
+    """Raise the one-line ConfigError for a bad option of `options`' scheme."""
+    scheme = getattr(type(options), "scheme", "")
+    raise ConfigError(f"position '{scheme}': {message}" if scheme else f"{type(options).__name__}: {message}")
+
+
+class CheckedOptions:
+    """Base of a scheme's frozen options dataclass: bad values are refused when it is built.
+
+    `bounds` maps a field to its Rule; a subclass lists only the fields it adds or
+    narrows (the bounds of its bases still apply). Every float field must also be
+    finite. Cross-field checks extend `__post_init__` and call `fail`. `scheme` names
+    the scheme in errors; each PositionSpec sets it on its own subclass of its Options,
+    since one Options class may serve several schemes.
+    """
+
+    bounds: ClassVar[dict[str, Rule]] = {}
+    scheme: ClassVar[str] = ""
+
+    def __post_init__(self):
+        rules: dict[str, Rule] = {}
+        for cls in reversed(type(self).__mro__):
+            rules.update(cls.__dict__.get("bounds", {}))
+        for field in dataclasses.fields(self):
+            value, rule = getattr(self, field.name), rules.get(field.name)
+            finite = not isinstance(value, float) or math.isfinite(value)
+            if finite and (rule is None or rule.holds(value)):
+                continue
+            text = rule.text if rule else ""
+            if not finite:
+                text = f"finite and {text}" if text else "finite"
+            fail(self, f"{field.name} must be {text}, got {value}")
+
+
 @dataclasses.dataclass(frozen=True)
 class PositionSpec:
     """A registered position scheme: its module, options and how positions are drawn.
 
     family: none | absolute | rotary | relative.
+    Options: the frozen options dataclass; a CheckedOptions one is replaced by a
+      subclass whose errors name this scheme.
     table_size: given options, the largest position index + 1 the scheme can
       take (None = unbounded); used to reject a config before training.
     train_offset: given options, the largest offset the sampler adds to
@@ -130,6 +188,13 @@ class PositionSpec:
     task_ids: bool = False
     diagnostics: Callable[[Any, Any], dict] | None = None
 
+    def __post_init__(self):
+        if issubclass(self.Options, CheckedOptions) and self.Options.__dict__.get("scheme") != self.name:
+            named = type(self.Options.__name__, (self.Options,),
+                         {"scheme": self.name, "__module__": self.Options.__module__,
+                          "__qualname__": self.Options.__qualname__})
+            object.__setattr__(self, "Options", named)
+
     @property
     def randomized(self) -> bool:
         return self.sampler is randomized_positions
@@ -139,10 +204,12 @@ class PositionSpec:
         return ", ".join(f.name for f in dataclasses.fields(self.Options)) or "-"
 
 
-def extend_options(options: type, name: str, **defaults: Any) -> type:
-    """A frozen subclass of the dataclass `options` with extra (or re-defaulted) int/float fields."""
+def extend_options(options: type, name: str, bounds: dict[str, Rule] | None = None, **defaults: Any) -> type:
+    """A frozen subclass of the dataclass `options` with extra (or re-defaulted) int/float fields,
+    range-checked by `bounds` (see CheckedOptions)."""
     fields = [(key, type(value), dataclasses.field(default=value)) for key, value in defaults.items()]
-    cls = dataclasses.make_dataclass(name, fields, bases=(options,), frozen=True)
+    bases = (options,) if issubclass(options, CheckedOptions) else (options, CheckedOptions)
+    cls = dataclasses.make_dataclass(name, fields, bases=bases, frozen=True, namespace={"bounds": bounds or {}})
     cls.__module__ = __name__
     return cls
 

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lengthgen.positions.base import PositionSpec, Scheme
+from lengthgen.positions.base import CheckedOptions, PositionSpec, Scheme, at_least, fail
 
 
 def relative_distance(pos_S: jax.Array) -> jax.Array:
@@ -38,9 +38,19 @@ class Alibi(Scheme):
 
 
 @dataclasses.dataclass(frozen=True)
-class T5Options:
+class T5Options(CheckedOptions):
+    """num_buckets >= 4, so that each direction of a bidirectional model gets an exact and a
+    log-spaced bucket; max_distance > num_buckets // 2, the causal max_exact (at or below
+    max_exact the log spacing divides by ln(max_distance / max_exact) <= 0)."""
+
     num_buckets: int = 32
     max_distance: int = 128
+    bounds = {"num_buckets": at_least(4)}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.max_distance > self.num_buckets // 2:
+            fail(self, f"max_distance must be > num_buckets // 2 ({self.num_buckets // 2}), got {self.max_distance}")
 
 
 def t5_bucket(rel: jax.Array, bidirectional: bool, num_buckets: int, max_distance: int) -> jax.Array:

@@ -18,19 +18,15 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from lengthgen.errors import ConfigError
 from lengthgen.positions.absolute import Learned
-from lengthgen.positions.base import PositionSpec, training_offset
+from lengthgen.positions.base import CheckedOptions, PositionSpec, at_least, training_offset
 
 
 @dataclasses.dataclass(frozen=True)
-class AbacusOptions:
+class AbacusOptions(CheckedOptions):
     max_len: int = 256
     max_offset: int = 99
-
-    def __post_init__(self):
-        if self.max_offset < 0 or self.max_len < 1:
-            raise ConfigError(f"digit positions: max_len >= 1 and max_offset >= 0, got {self.max_len}, {self.max_offset}")
+    bounds = {"max_len": at_least(1), "max_offset": at_least(0)}
 
 
 @dataclasses.dataclass(frozen=True)

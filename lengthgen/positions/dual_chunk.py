@@ -18,8 +18,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from lengthgen.errors import ConfigError
-from lengthgen.positions.base import PositionSpec, Scheme, resolve_length
+from lengthgen.positions.base import PositionSpec, Scheme, at_least, fail, resolve_length
 from lengthgen.positions.rerope import dot_scores
 from lengthgen.positions.rotary import RopeOptions, inv_frequencies, rotate_pairs
 
@@ -28,12 +27,13 @@ from lengthgen.positions.rotary import RopeOptions, inv_frequencies, rotate_pair
 class DualChunkOptions(RopeOptions):
     chunk_size: int = 0
     train_length: int = 0
+    bounds = {"chunk_size": at_least(0, " (0 = 3/4 of train_length)"),
+              "train_length": at_least(0, " (0 = the run's training length)")}
 
     def __post_init__(self):
-        if self.chunk_size < 0 or self.train_length < 0:
-            raise ConfigError("dual_chunk: chunk_size and train_length must be >= 0 (0 = automatic)")
+        super().__post_init__()
         if self.chunk_size and self.train_length and self.chunk_size > self.train_length:
-            raise ConfigError(f"dual_chunk: chunk_size ({self.chunk_size}) must be <= train_length ({self.train_length})")
+            fail(self, f"chunk_size ({self.chunk_size}) must be <= train_length ({self.train_length})")
 
 
 def chunk_query_positions(pos_S: jax.Array, chunk: int, context: int):

@@ -18,19 +18,18 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lengthgen.errors import ConfigError
-from lengthgen.positions.base import PositionSpec, Scheme, resolve_length
+from lengthgen.positions.base import CheckedOptions, PositionSpec, Scheme, above, at_least, resolve_length
 
 
 @dataclasses.dataclass(frozen=True)
-class FireOptions:
+class FireOptions(CheckedOptions):
+    """c and L start at init_c and threshold through the inverse softplus, defined for values > 0."""
+
     hidden: int = 32
     init_c: float = 1.0
     threshold: float = 0.0
-
-    def __post_init__(self):
-        if self.hidden < 1 or not self.init_c > 0 or self.threshold < 0:
-            raise ConfigError("position 'fire': hidden >= 1, init_c > 0 and threshold >= 0 (0 = training length)")
+    bounds = {"hidden": at_least(1), "init_c": above(0),
+              "threshold": at_least(0, " (0 = the run's training length)")}
 
 
 def fire_inputs(pos_S: jax.Array, c, threshold) -> jax.Array:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from lengthgen.positions.absolute import LEARNED, SINUSOIDAL
-from lengthgen.positions.base import PositionSpec, extend_options, offset_positions
+from lengthgen.positions.base import PositionSpec, at_least, extend_options, offset_positions
 
 
 def padded(base: PositionSpec, name: str, max_offset: int = 32) -> PositionSpec:
@@ -23,7 +23,8 @@ def padded(base: PositionSpec, name: str, max_offset: int = 32) -> PositionSpec:
         description=f"{base.name}, positions shifted by a random offset in [0, max_offset] while training",
         formula=f"{base.formula}; p -> p + U{{0..max_offset}} (train), p (test)",
         paper="Tao et al. 2023",
-        Options=extend_options(base.Options, f"Padded{base.Options.__name__}", max_offset=max_offset),
+        Options=extend_options(base.Options, f"Padded{base.Options.__name__}", {"max_offset": at_least(0)},
+                               max_offset=max_offset),
         sampler=offset_positions,
         train_offset=lambda o: o.max_offset,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from lengthgen.positions.absolute import LEARNED, LINEAR, SINUSOIDAL
-from lengthgen.positions.base import PositionSpec, extend_options, randomized_positions
+from lengthgen.positions.base import PositionSpec, at_least, extend_options, randomized_positions
 from lengthgen.positions.bias import ALIBI, T5
 from lengthgen.positions.fire import FIRE
 from lengthgen.positions.kerple import KERPLE_LOG, KERPLE_POWER
@@ -29,7 +29,8 @@ def randomized(base: PositionSpec, max_len: int = 2048) -> PositionSpec:
         description=f"{base.name} with {noisy} from a sorted random subset of [0, max_len) per batch",
         formula=f"{base.formula}; p = sorted random subset of [0, max_len)",
         paper="Ruoss et al. 2023",
-        Options=extend_options(base.Options, f"Randomized{base.Options.__name__}", max_len=max_len),
+        Options=extend_options(base.Options, f"Randomized{base.Options.__name__}", {"max_len": at_least(1)},
+                               max_len=max_len),
         sampler=randomized_positions,
         table_size=lambda o: o.max_len,
     )

@@ -16,18 +16,14 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from lengthgen.errors import ConfigError
-from lengthgen.positions.base import PositionSpec, Scheme, resolve_length
+from lengthgen.positions.base import PositionSpec, Scheme, at_least, fail, resolve_length
 from lengthgen.positions.rotary import RopeOptions, inv_frequencies, rotate_pairs
 
 
 @dataclasses.dataclass(frozen=True)
 class ReropeOptions(RopeOptions):
     window: int = 0
-
-    def __post_init__(self):
-        if self.window < 0:
-            raise ConfigError(f"rerope: window must be >= 0 (0 = half the training length), got {self.window}")
+    bounds = {"window": at_least(0, " (0 = half the training length)")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +33,7 @@ class LeakyReropeOptions(ReropeOptions):
     def __post_init__(self):
         super().__post_init__()
         if not self.slope >= 1.0:
-            raise ConfigError(f"leaky_rerope: slope k must be >= 1, got {self.slope}")
+            fail(self, f"slope k must be >= 1 (distances beyond the window grow by 1/k), got {self.slope}")
 
 
 def dot_scores(q_BxSxHxK, k_BxSxHxK):

@@ -20,13 +20,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lengthgen.errors import ConfigError
-from lengthgen.positions.base import PositionSpec, Scheme, resolve_length
+from lengthgen.positions.base import (CheckedOptions, PositionSpec, Scheme, above, at_least, fail, resolve_length,
+                                     zero_or_at_least)
 
 
 @dataclasses.dataclass(frozen=True)
-class RopeOptions:
+class RopeOptions(CheckedOptions):
+    """base > 1, so that theta_i = base^(-2i/K) falls from 1 rad per position: base <= 0
+    gives NaN, base = 1 the same angle for every pair, base < 1 rising frequencies (and
+    YaRN divides by ln base)."""
+
     base: float = 10000.0
+    bounds = {"base": above(1)}
 
 
 def rotate_pairs(x_BxSxHxK: jax.Array, angle_SxK2: jax.Array) -> jax.Array:
@@ -64,13 +69,13 @@ class Rope(Scheme):
 
 @dataclasses.dataclass(frozen=True)
 class ScaledRopeOptions(RopeOptions):
+    """A fixed scale s must be >= 1: these schemes extend the trained context, and s < 1
+    would stretch positions beyond it (and shrink NTK's base, to NaN for s < 0)."""
+
     scale: float = 0.0
     train_length: int = 0
-
-    def __post_init__(self):
-        if self.scale < 0 or self.train_length < 0:
-            raise ConfigError(f"rope scaling: scale and train_length must be >= 0 (0 = automatic), "
-                              f"got {self.scale}, {self.train_length}")
+    bounds = {"scale": zero_or_at_least(1, "dynamic"),
+              "train_length": at_least(0, " (0 = the run's training length)")}
 
 
 class ScaledRope(Rope):
@@ -106,8 +111,17 @@ class NTKRope(ScaledRope):
 
 @dataclasses.dataclass(frozen=True)
 class YarnOptions(ScaledRopeOptions):
+    """beta_slow > 0 (the ramp takes ln of L_train / (2 pi beta)) and beta_fast >= beta_slow
+    (otherwise the ramp runs backwards: high frequencies interpolated, low ones kept)."""
+
     beta_fast: float = 32.0
     beta_slow: float = 1.0
+    bounds = {"beta_slow": above(0)}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.beta_fast >= self.beta_slow:
+            fail(self, f"beta_fast must be >= beta_slow ({self.beta_slow:g}), got {self.beta_fast}")
 
 
 def yarn_ramp(head_dim: int, base: float, train_length: int, beta_fast: float, beta_slow: float) -> np.ndarray:

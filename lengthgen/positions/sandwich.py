@@ -22,18 +22,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lengthgen.errors import ConfigError
-from lengthgen.positions.base import PositionSpec, Scheme
+from lengthgen.positions.base import CheckedOptions, PositionSpec, Rule, Scheme
 from lengthgen.positions.bias import relative_distance
 
 
 @dataclasses.dataclass(frozen=True)
-class SandwichOptions:
+class SandwichOptions(CheckedOptions):
     dim: int = 128
-
-    def __post_init__(self):
-        if self.dim < 2 or self.dim % 2:
-            raise ConfigError(f"position 'sandwich': dim must be even and >= 2, got {self.dim}")
+    bounds = {"dim": Rule(lambda v: v >= 2 and v % 2 == 0, "even and >= 2")}
 
 
 def sandwich_kernel(dist: jax.Array, dim: int) -> jax.Array:

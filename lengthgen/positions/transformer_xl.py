@@ -15,18 +15,16 @@ import dataclasses
 import flax.linen as nn
 import jax.numpy as jnp
 
-from lengthgen.errors import ConfigError
 from lengthgen.positions.absolute import sinusoid_table
-from lengthgen.positions.base import PositionSpec, Scheme
+from lengthgen.positions.base import CheckedOptions, PositionSpec, Scheme, zero_or_at_least
 
 
 @dataclasses.dataclass(frozen=True)
-class TransformerXLOptions:
-    dim: int = 0
+class TransformerXLOptions(CheckedOptions):
+    """dim 1 would give R no sin/cos column, so no position term."""
 
-    def __post_init__(self):
-        if self.dim < 0:
-            raise ConfigError(f"position 'transformer_xl': dim must be >= 0 (0 = d_model), got {self.dim}")
+    dim: int = 0
+    bounds = {"dim": zero_or_at_least(2, "d_model")}
 
 
 class TransformerXL(Scheme):
