@@ -4,18 +4,27 @@ Every check samples real batches at several lengths and compares them with what 
 contract and the task's own reference solver say:
   lengths      the task accepts its `min_length` and some of the requested lengths.
   layouts      declared layouts are known; an empty input needs "teacher_forced".
-  determinism  the same generator seed gives the same batch; another seed a different one.
+  determinism  the same generator seed gives the same batch; another seed a different one
+               (`determinism_problem`, which `lengthgen-train` also runs on every task).
   shapes       `check_batch`: shapes from `shapes(length)`, integer dtypes, tokens in
                [0, vocab_size), boolean mask.
   sizes        sequence slots never shrink as the length grows, and the longest length has
-               more slots, or (fixed-size formats) more scored tokens, than the shortest.
-  mask         every row has at least one scored target position.
+               more slots, or (fixed-size formats) more scored tokens per row, than the shortest.
+  mask         every row has at least one scored target position and, where the task
+               declares `scored_mask`, exactly the positions it gives are scored (e.g. the
+               answer through END and not the filler after it, each step but no marker).
   labels       on every row, the scored targets equal `solve(inputs)` at those positions.
-  variants     every `eval_variants` entry builds and samples a valid batch.
+  variants     every `eval_variants` entry builds and samples a batch with valid shapes,
+               mask and labels.
 
-Solver convention for language-modelling tasks (empty input): `solve` is given the
-target sequence with its scored positions blanked to token 0, so it must recompute
-them from the unscored tokens.
+The default lengths run from 1 to 5,000, far past the default `eval.max_length`, so that
+a sampler that is right only at short lengths (a narrow counter or position dtype, say)
+fails here; above `LONG_LENGTH` batches have at most `LONG_ROWS` rows, which keeps a check
+of any built-in task under a second.
+
+Solver convention for language-modelling tasks (empty input): `solve` and `scored_mask`
+are given the target sequence with its scored positions blanked to token 0, so `solve`
+must recompute them from the unscored tokens.
 """
 
 from __future__ import annotations
@@ -25,11 +34,14 @@ from typing import Sequence
 
 import numpy as np
 
+from lengthgen.config import EvalConfig
 from lengthgen.data import LAYOUTS
 from lengthgen.errors import ConfigError
 from lengthgen.task import Batch, Task, check_batch
 
-DEFAULT_LENGTHS = (1, 2, 3, 4, 5, 8, 13, 21, 40)
+DEFAULT_LENGTHS = tuple(sorted({1, 2, 3, 4, 5, 8, 13, 21, 40, EvalConfig().max_length, 100, 500, 5000}))
+LONG_LENGTH = 100
+LONG_ROWS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,22 +51,78 @@ class CheckResult:
     detail: str
 
 
+def rows_at(length: int, batch_size: int) -> int:
+    """Rows per batch at `length`: `batch_size`, or at most `LONG_ROWS` above `LONG_LENGTH`."""
+    return batch_size if length <= LONG_LENGTH else min(batch_size, LONG_ROWS)
+
+
+def reference_instance(inputs_I: np.ndarray, targets_T: np.ndarray, mask_T: np.ndarray) -> np.ndarray:
+    """What `solve` and `scored_mask` are given: the input, or for an empty input the target
+    sequence with its scored positions blanked to token 0 (see the module docstring)."""
+    return inputs_I if inputs_I.size else np.where(mask_T, 0, targets_T)
+
+
 def reference_targets(task: Task, inputs_I: np.ndarray, targets_T: np.ndarray, mask_T: np.ndarray) -> np.ndarray:
-    """What the reference solver says the targets are (see the module docstring)."""
-    if inputs_I.size:
-        return np.asarray(task.solve(inputs_I))
-    return np.asarray(task.solve(np.where(mask_T, 0, targets_T)))
+    """What the reference solver says the targets are."""
+    return np.asarray(task.solve(reference_instance(inputs_I, targets_T, mask_T)))
 
 
 def label_mismatch(task: Task, batch: Batch, length: int) -> str | None:
     """The first row whose scored targets differ from the reference solver, described in one line."""
     for row, (x, y, m) in enumerate(zip(*batch)):
         want = reference_targets(task, x, y, m)
-        if want.shape != y.shape or not np.array_equal(want[m], y[m]):
-            return (f"length {length} row {row}: sampler gives [{task.decode(y[m])}], solver gives "
-                    f"[{task.decode(want[m]) if want.shape == y.shape else f'shape {want.shape}'}] "
-                    f"for input [{task.decode(x)[:120]}]")
+        if want.shape != y.shape:
+            return (f"length {length} row {row}: sampler gives [{_clip(task.decode(y[m]))}], solver gives "
+                    f"shape {want.shape} for input [{_clip(task.decode(x))}]")
+        if not np.array_equal(want[m], y[m]):
+            at = int(np.flatnonzero(m & (want != y))[0])
+            return (f"length {length} row {row}: sampler gives [{_clip(task.decode(y[m]))}], solver gives "
+                    f"[{_clip(task.decode(want[m]))}] (first difference at target position {at}) "
+                    f"for input [{_clip(task.decode(x))}]")
     return None
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def mask_mismatch(task: Task, batch: Batch, length: int) -> str | None:
+    """The first row whose mask differs from the task's `scored_mask`, described in one line;
+    None when they agree or the task declares no `scored_mask`."""
+    for row, (x, y, m) in enumerate(zip(*batch)):
+        want = task.scored_mask(reference_instance(x, y, m))
+        if want is None:
+            return None
+        want = np.asarray(want, bool)
+        if want.shape != m.shape:
+            return f"length {length} row {row}: scored_mask has shape {want.shape}, the targets {m.shape}"
+        if not np.array_equal(want, m):
+            at = int(np.flatnonzero(want != m)[0])
+            return (f"length {length} row {row}: target position {at} is {'scored' if m[at] else 'unscored'}, "
+                    f"scored_mask says {'scored' if want[at] else 'unscored'} (input [{_clip(task.decode(x))}])")
+    return None
+
+
+def determinism_problem(task: Task, length: int, rows: int, seed: int = 0, new_seed: bool = True) -> str | None:
+    """Why `sample` at `length` is not a pure function of its generator, in one line, or None.
+    The same seed must give the same batch (a sampler that draws from NumPy's global RNG does
+    not, and a resumed run would then see other data) and, with `new_seed`, another seed a
+    different one (ask that only at lengths with more than one instance)."""
+
+    def draw(s: int) -> Batch:
+        return task.sample(np.random.default_rng([s, length]), length, rows)
+
+    first = draw(seed)
+    if not same_batch(first, draw(seed)):
+        return (f"sample() is not a pure function of its generator (same seed gave different batches at "
+                f"length {length}); use the rng argument, not NumPy's global RNG")
+    if new_seed and same_batch(first, draw(seed + 1)):
+        return f"batches from different seeds are identical at length {length} (is the generator used?)"
+    return None
+
+
+def same_batch(a: Batch, b: Batch) -> bool:
+    return all(np.array_equal(u, v) for u, v in zip(a, b))
 
 
 def usable_lengths(task: Task, lengths: Sequence[int]) -> list[int]:
@@ -99,29 +167,24 @@ def run_checks(task: Task, lengths: Sequence[int] = DEFAULT_LENGTHS, batches: in
     samples: dict[int, list[Batch]] = {}
     try:
         for n in use:
-            samples[n] = [task.sample(np.random.default_rng([seed, n, b]), n, batch_size) for b in range(batches)]
+            samples[n] = [task.sample(np.random.default_rng([seed, n, b]), n, rows_at(n, batch_size))
+                          for b in range(batches)]
     except Exception as exc:  # a crashing sampler is a failed check, not a crash of the checker
         record("sampling", f"length {n}: sample raised {type(exc).__name__}: {exc}", "")
         return results
 
     problem = None
     for n in use:
-        again = task.sample(np.random.default_rng([seed, n, 0]), n, batch_size)
-        if not all(np.array_equal(u, v) for u, v in zip(samples[n][0], again)):
-            problem = f"two batches from the same seed differ at length {n}"
+        problem = determinism_problem(task, n, rows_at(n, batch_size), seed, new_seed=n == use[-1])
+        if problem:
             break
-    if problem is None:
-        n = use[-1]
-        other = task.sample(np.random.default_rng([seed + 1, n, 0]), n, batch_size)
-        if all(np.array_equal(u, v) for u, v in zip(samples[n][0], other)):
-            problem = f"batches from different seeds are identical at length {n} (is the generator used?)"
     record("determinism", problem, "same seed, same batch; new seed, new batch")
 
     problem = None
     for n, group in samples.items():
         for batch in group:
             try:
-                check_batch(task, batch, n, batch_size)
+                check_batch(task, batch, n, rows_at(n, batch_size))
             except (ValueError, AttributeError, TypeError) as exc:
                 problem = str(exc) if isinstance(exc, ValueError) else f"sample() did not return a Batch: {exc}"
                 break
@@ -132,12 +195,12 @@ def run_checks(task: Task, lengths: Sequence[int] = DEFAULT_LENGTHS, batches: in
         return results
 
     slots = {n: sum(task.shapes(n)) for n in use}
-    scored = {n: int(samples[n][0].mask_BxT.sum()) for n in use}
+    scored = {n: float(samples[n][0].mask_BxT.sum(axis=1).mean()) for n in use}
     problem = None
     if any(slots[b] < slots[a] for a, b in zip(use, use[1:])):
         problem = f"sequence slots shrink as the length grows: {slots}"
     elif slots[use[-1]] == slots[use[0]] and scored[use[-1]] <= scored[use[0]]:
-        problem = f"neither the slots nor the scored tokens grow with the length: {slots}, {scored}"
+        problem = f"neither the slots nor the scored tokens per row grow with the length: {slots}, {scored}"
     record("sizes", problem, f"slots at length {use[0]}: {slots[use[0]]}, at {use[-1]}: {slots[use[-1]]}")
 
     problem = None
@@ -146,10 +209,18 @@ def run_checks(task: Task, lengths: Sequence[int] = DEFAULT_LENGTHS, batches: in
             empty = np.flatnonzero(~batch.mask_BxT.any(axis=1))
             if empty.size:
                 problem = f"length {n}: row {empty[0]} has no scored target position"
+            else:
+                try:
+                    problem = mask_mismatch(task, batch, n)
+                except Exception as exc:  # a crashing reference is a failed check, not a crash of the checker
+                    problem = f"length {n}: scored_mask raised {type(exc).__name__}: {exc}"
+            if problem:
                 break
         if problem:
             break
-    record("mask", problem, "every row has a scored position")
+    declared = type(task).scored_mask is not Task.scored_mask
+    record("mask", problem, "every row has a scored position; " +
+           ("the scored positions are scored_mask's" if declared else "no scored_mask declared"))
 
     problem = None
     rows = 0
@@ -171,9 +242,10 @@ def run_checks(task: Task, lengths: Sequence[int] = DEFAULT_LENGTHS, batches: in
         try:
             variant = task.variant(overrides)
             n = usable_lengths(variant, use)[-1]
-            batch = variant.sample(np.random.default_rng([seed, n]), n, batch_size)
-            check_batch(variant, batch, n, batch_size)
-            problem = label_mismatch(variant, batch, n)
+            size = rows_at(n, batch_size)
+            batch = variant.sample(np.random.default_rng([seed, n]), n, size)
+            check_batch(variant, batch, n, size)
+            problem = mask_mismatch(variant, batch, n) or label_mismatch(variant, batch, n)
         except (ConfigError, ValueError, IndexError) as exc:
             problem = f"{type(exc).__name__}: {exc}"
         if problem:

@@ -177,9 +177,10 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("check-task", help="check a task's sampler against its contract and reference solver")
     s.add_argument("name")
     s.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option (repeatable)")
-    s.add_argument("--lengths", default="", help="comma-separated lengths (default: 1,2,3,4,5,8,13,21,40)")
+    s.add_argument("--lengths", default="",
+                   help="comma-separated lengths (default: 1,2,3,4,5,8,13,21,40,48,100,500,5000)")
     s.add_argument("--batches", type=int, default=3, help="batches per length")
-    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--batch-size", type=int, default=32, help="rows per batch (at most 4 at lengths above 100)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_check_task)
     s = sub.add_parser("collect", help="gather every run under DIR into DIR/results.parquet and DIR/summary.csv")

@@ -47,6 +47,9 @@ class Task:
       sample(rng, length, batch_size) -> Batch.
       solve(inputs_I) -> targets_T: the reference solver for one instance.
     Optional:
+      scored_mask(inputs_I) -> bool array of length T: the reference for which target
+        positions are scored, from the argument `solve` takes; None (the default) when the
+        task does not say, and then `lengthgen check-task` checks the scored labels only.
       layouts: which sequence layouts the task supports ("placeholder": an encoder
         reads the input then predicts at output placeholders; "teacher_forced": a
         causal model reads input, separator, target). Language-modelling tasks
@@ -99,6 +102,9 @@ class Task:
 
     def solve(self, inputs_I: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def scored_mask(self, inputs_I: np.ndarray) -> np.ndarray | None:
+        return None
 
     def position_ids(self, length: int) -> tuple[np.ndarray, np.ndarray] | None:
         return None

@@ -39,6 +39,12 @@ def nonzero_bit_rows(rng: np.random.Generator, batch_size: int, width: int,
     return bits
 
 
+def through_first(tokens_T: np.ndarray, token: int) -> np.ndarray:
+    """Positions up to and including the first `token`: what a task whose answer ends
+    with END scores (the filler after it is not scored)."""
+    return np.arange(len(tokens_T)) <= np.flatnonzero(np.asarray(tokens_T) == token)[0]
+
+
 def estimated_chance(task, length: int = 40, samples: int = 4096, seed: int = 0) -> float:
     """Accuracy of always guessing the most common scored token, measured on a fixed
     sample at `length` (or the nearest length below that the task accepts)."""
@@ -72,3 +78,6 @@ class BitLabelTask(Task):
     def sample(self, rng, length, batch_size):
         bits = rng.integers(0, 2, (batch_size, length))
         return Batch(bits, self.label(bits).astype(np.int64), np.ones((batch_size, 1), bool))
+
+    def scored_mask(self, inputs_I):
+        return np.ones(1, bool)

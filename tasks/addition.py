@@ -140,32 +140,39 @@ class AdditionTask(Task):
         return Batch(x, answer, np.ones(answer.shape, bool))
 
     def solve(self, inputs_I):
+        """Schoolbook addition column by column: any length works (Python's int() refuses
+        strings of more than 4,300 digits)."""
         fmt = self.options.format
         tokens = [self.vocab[int(t)] for t in inputs_I]
         hints = [t for t in tokens if t.startswith("h")]
         text = "".join(t for t in tokens if not t.startswith("h"))
         left, right = text.split("+")
         n = len(left)
-        total = str(int(left.strip("_")) + int(right.strip("_"))).zfill(n + 1)
-        answer = [int(c) for c in (total[::-1] if self.reverse else total)]
+        steps, carry = [], 0
+        for da, db in zip(left[::-1].replace("_", "0"), right[::-1].replace("_", "0")):
+            column = int(da) + int(db) + carry
+            carry = column // 10
+            steps += [column % 10, carry]
+        total = steps[0::2] + [carry]
+        answer = total if self.reverse else total[::-1]
         if fmt == "index_hints":
             low = self.token_id(hints[n - 1])
             marks = [low + k for k in range(n + 1)]
             marks = marks if self.reverse else marks[::-1]
             return np.array([v for pair in zip(marks, answer) for v in pair])
         if fmt == "scratchpad":
-            steps, carry = [], 0
-            da, db = left[::-1].replace("_", "0"), right[::-1].replace("_", "0")
-            for k in range(n):
-                col = int(da[k]) + int(db[k]) + carry
-                carry = col // 10
-                steps += [col % 10, carry]
             return np.array(steps + answer)
         if fmt == "markup":
             return np.array([v for digit in answer for v in (digit, self.token_id(MARK))])
         return np.array(answer)
 
 
+
+    def scored_mask(self, inputs_I):
+        """Every digit of the answer and scratchpad; hints and markers are not scored."""
+        T = len(self.solve(inputs_I))
+        parity = {"index_hints": 1, "markup": 0}.get(self.options.format)
+        return np.ones(T, bool) if parity is None else np.arange(T) % 2 == parity
 def _operand(rng: np.random.Generator, n: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Least-significant-first digits (0 beyond the number) and which slots hold a digit."""
     count = rng.integers(1, n + 1, batch_size)

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from lengthgen.task import Batch, Task
-from lengthgen_tasks._common import bits_to_ints, estimated_chance, ints_to_bits, nonzero_bit_rows
+from lengthgen_tasks._common import bits_to_ints, estimated_chance, ints_to_bits, nonzero_bit_rows, through_first
 
 OP, END = 2, 3
 
@@ -42,6 +42,9 @@ class BinaryAdditionTask(Task):
         return _reference(self, inputs_I, "+", len(inputs_I) + 1)
 
 
+
+    def scored_mask(self, inputs_I):
+        return through_first(self.solve(inputs_I), END)
 def sample_operands(rng: np.random.Generator, length: int, batch_size: int, op: int):
     """Inputs `a op b` (little-endian operands of k and L-1-k bits, both non-zero) and the
     operand values as Python ints."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 
 from lengthgen.task import Task
-from lengthgen_tasks._common import estimated_chance
-from lengthgen_tasks.binary_addition import _answer, _reference, sample_operands
+from lengthgen_tasks._common import estimated_chance, through_first
+from lengthgen_tasks.binary_addition import END, _answer, _reference, sample_operands
 
 OP = 2
 
@@ -37,3 +37,6 @@ class BinaryMultiplicationTask(Task):
 
     def solve(self, inputs_I):
         return _reference(self, inputs_I, "*", len(inputs_I))
+
+    def scored_mask(self, inputs_I):
+        return through_first(self.solve(inputs_I), END)

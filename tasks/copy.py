@@ -47,3 +47,6 @@ class CopyTask(Task):
 
     def solve(self, inputs_I):
         return np.array([int(t) for t in inputs_I])
+
+    def scored_mask(self, inputs_I):
+        return np.ones(len(inputs_I), bool)

@@ -54,3 +54,6 @@ class CycleNavigationTask(Task):
         for t in inputs_I:
             state = (state + step[self.vocab[int(t)]]) % self.options.states
         return np.array([state])
+
+    def scored_mask(self, inputs_I):
+        return np.ones(1, bool)

@@ -28,3 +28,6 @@ class DuplicateStringTask(Task):
     def solve(self, inputs_I):
         word = [int(t) for t in inputs_I]
         return np.array(word + word)
+
+    def scored_mask(self, inputs_I):
+        return np.ones(2 * len(inputs_I), bool)

@@ -72,3 +72,9 @@ class FlipFlopTask(Task):
             elif instruction == "r":
                 out[k + 1] = memory
         return out
+
+    def scored_mask(self, inputs_I):
+        """The bit after every r."""
+        mask = np.zeros(len(inputs_I), bool)
+        mask[1::2] = np.asarray(inputs_I)[0::2] == R
+        return mask

@@ -44,3 +44,6 @@ class MissingDuplicateStringTask(Task):
         hole = text.index("?")
         twin = hole + half if hole < half else hole - half
         return np.array([int(text[twin])])
+
+    def scored_mask(self, inputs_I):
+        return np.ones(1, bool)

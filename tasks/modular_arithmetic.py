@@ -78,6 +78,9 @@ class ModularArithmeticTask(Task):
         return np.array([value % self.options.modulus])
 
 
+
+    def scored_mask(self, inputs_I):
+        return np.ones(1, bool)
 def _segment_products(values_BxK: np.ndarray, start_BxK: np.ndarray, m: int) -> np.ndarray:
     """Running product mod m within segments that begin where `start_BxK` is True
     (a log-depth scan, so long rows need no Python loop over positions)."""

@@ -57,6 +57,9 @@ class ModularArithmeticBracketsTask(Task):
         return np.array([evaluate([self.vocab[int(t)] for t in inputs_I], self.options.modulus)])
 
 
+
+    def scored_mask(self, inputs_I):
+        return np.ones(1, bool)
 def sample_expressions(rng: np.random.Generator, length: int, batch_size: int, modulus: int,
                        operators: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Random expressions of `length` symbols (grammar in the task docstring) and their values.

@@ -35,3 +35,6 @@ class OddsFirstTask(Task):
         for i, t in enumerate(inputs_I):
             (odd if i % 2 else even).append(int(t))
         return np.array(odd + even)
+
+    def scored_mask(self, inputs_I):
+        return np.ones(len(inputs_I), bool)

@@ -119,3 +119,16 @@ class ParityTask(Task):
         if fmt == "no_distractor":
             return np.array([v for bit, step in zip(bits, steps) for v in (int(bit), step)])
         return np.array([v for step in steps for v in (step, self.token_id(MARK))])
+
+    def scored_mask(self, inputs_I):
+        """Every step p_k; pads and markers are not scored, nor the bits of no_distractor."""
+        fmt, n = self.options.format, len(inputs_I)
+        if fmt == "direct":
+            return np.ones(1, bool)
+        if fmt == "scratchpad":
+            return np.ones(n, bool)
+        if fmt == "padded_scratchpad":
+            return np.asarray(inputs_I) != self.token_id(PAD)
+        if fmt == "no_distractor":
+            return np.arange(n) % 2 == 1
+        return np.arange(2 * n) % 2 == 0

@@ -26,3 +26,6 @@ class ReverseStringTask(Task):
 
     def solve(self, inputs_I):
         return np.array(list(reversed([int(t) for t in inputs_I])))
+
+    def scored_mask(self, inputs_I):
+        return np.ones(len(inputs_I), bool)

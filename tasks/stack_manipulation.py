@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from lengthgen.task import Batch, Task
-from lengthgen_tasks._common import estimated_chance
+from lengthgen_tasks._common import estimated_chance, through_first
 
 POP, PUSH0, PUSH1, END = 2, 3, 4, 5
 
@@ -67,3 +67,6 @@ class StackManipulationTask(Task):
                 stack.append(int(token[-1]))
         out = stack[::-1] + [END]
         return np.array(out + [0] * (len(inputs_I) + 1 - len(out)))
+
+    def scored_mask(self, inputs_I):
+        return through_first(self.solve(inputs_I), END)

@@ -164,3 +164,13 @@ class VariableAssignmentTask(Task):
         if fmt == "scratchpad":
             return np.array(steps)
         return np.array(steps + [self.token_id(PAD)] * (self.options.pad_length - len(steps)))
+
+    def scored_mask(self, inputs_I):
+        """Every step of the trace; pads and the restated statements are not scored."""
+        fmt = self.options.format
+        if fmt == "no_distractor":
+            mask = np.zeros(len(inputs_I), bool)
+            mask[5::4] = True
+            return mask
+        steps = self.solve(inputs_I)
+        return steps != self.token_id(PAD) if fmt == "padded_scratchpad" else np.ones(len(steps), bool)

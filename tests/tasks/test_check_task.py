@@ -5,10 +5,13 @@ import pytest
 
 from conftest import run_cli
 from lengthgen import cli
-from lengthgen.check import check_task, run_checks
+from lengthgen.check import DEFAULT_LENGTHS, LONG_LENGTH, LONG_ROWS, check_task, run_checks
+from lengthgen.config import EvalConfig
 from lengthgen.registry import TASKS
-from lengthgen.task import Batch
+from lengthgen.task import Batch, Task
 from lengthgen_tasks.copy import CopyTask
+from lengthgen_tasks.parity import ParityTask
+from lengthgen_tasks.stack_manipulation import StackManipulationTask
 
 FORMAT_CASES = (
     [("parity", {"format": f}) for f in TASKS.get("parity").FORMATS]
@@ -104,13 +107,90 @@ class EmptyInputPlaceholder(CopyTask):
         return np.asarray(inputs_I)
 
 
+class UnscoredEnd(StackManipulationTask):
+    """Scores the final stack but not the END after it; every scored label is still right."""
+
+    name = "unscored_end"
+
+    def sample(self, rng, length, batch_size):
+        x, y, m = super().sample(rng, length, batch_size)
+        return Batch(x, y, m & (y != self.token_id("END")))
+
+
+class ScoredFiller(StackManipulationTask):
+    """Scores one "0" of filler after END (where there is one); the solver agrees with the filler."""
+
+    name = "scored_filler"
+
+    def sample(self, rng, length, batch_size):
+        x, y, m = super().sample(rng, length, batch_size)
+        m[:, 1:] |= m[:, :-1]
+        return Batch(x, y, m)
+
+
+class ScoredMarkers(ParityTask):
+    """Scores the markers of the markup format too; the solver writes the same markers."""
+
+    name = "scored_markers"
+
+    def __init__(self, **options):
+        super().__init__(**{"format": "markup", **options})
+
+    def sample(self, rng, length, batch_size):
+        x, y, m = super().sample(rng, length, batch_size)
+        return Batch(x, y, np.ones_like(m))
+
+
+class WrongPastEvalLength(CopyTask):
+    """Flips a label only at lengths above the default eval.max_length."""
+
+    name = "wrong_past_eval_length"
+
+    def sample(self, rng, length, batch_size):
+        x, y, m = super().sample(rng, length, batch_size)
+        if length > EvalConfig().max_length:
+            y[:, -1] = 1 - y[:, -1]
+        return Batch(x, y, m)
+
+
 @pytest.mark.parametrize("cls,check", [
     (Mislabels, "labels"), (IgnoresGenerator, "determinism"), (FixedSize, "sizes"), (UnscoredRows, "mask"),
     (OutOfVocab, "shapes"), (CrashingSolver, "labels"), (EmptyInputPlaceholder, "layouts"),
+    (UnscoredEnd, "mask"), (ScoredFiller, "mask"), (ScoredMarkers, "mask"), (WrongPastEvalLength, "labels"),
 ])
 def test_broken_tasks_fail_the_right_check(cls, check):
     failed = [r.name for r in run_checks(cls()) if not r.ok]
     assert failed and failed[0] == check, failed
+
+
+def test_default_lengths_reach_far_past_the_default_eval_length():
+    assert max(DEFAULT_LENGTHS) >= 100 * EvalConfig().max_length and EvalConfig().max_length in DEFAULT_LENGTHS
+    problems = check_task(WrongPastEvalLength())
+    assert len(problems) == 1 and problems[0].startswith("labels: length 100 row 0:")
+
+
+def test_cli_help_states_the_default_lengths(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["check-task", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {','.join(map(str, DEFAULT_LENGTHS))})" in text
+    assert f"(at most {LONG_ROWS} at lengths above {LONG_LENGTH})" in text
+
+
+def test_mask_report_names_the_position_and_both_masks():
+    problems = check_task(UnscoredEnd())
+    assert len(problems) == 1 and problems[0].startswith("mask: length 1 row 0: target position ")
+    assert "is unscored, scored_mask says scored" in problems[0]
+
+
+def test_a_task_without_scored_mask_is_checked_on_its_labels_only():
+    class NoScoredMask(CopyTask):
+        name = "no_scored_mask"
+        scored_mask = Task.scored_mask
+
+    results = {r.name: r for r in run_checks(NoScoredMask())}
+    assert all(r.ok for r in results.values())
+    assert results["mask"].detail == "every row has a scored position; no scored_mask declared"
 
 
 def test_mislabel_report_names_the_row_and_both_answers():
@@ -149,3 +229,4 @@ def test_installed_command_checks_a_builtin():
     proc = run_cli("lengthgen", "check-task", "stack_manipulation", "--batches", "1")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "task 'stack_manipulation' passed 8 checks"
+
