@@ -110,7 +110,7 @@ class AdditionTask(Task):
         column = a + b
         # A column's carry out is decided by the nearest column at or below it whose sum is
         # not 9: it carries iff that column's sum is >= 10 (a 9 passes the carry on).
-        last = np.maximum.accumulate(np.where(column != 9, np.arange(n, dtype=np.int16), 0), axis=1)
+        last = np.maximum.accumulate(np.where(column != 9, np.arange(n), 0), axis=1)
         carry = np.take_along_axis(column >= 10, last, axis=1)
         s = np.zeros((B, n + 1), np.int8)
         s[:, :n] = column
@@ -123,8 +123,10 @@ class AdditionTask(Task):
             high = self.options.hints - n if self.options.hint_offset else 1
             shift = rng.integers(0, high, (B, 1))
             hint = EXTRA + shift + np.arange(n + 1)[None, :]
-            x = np.concatenate([_interleave(hint[:, n - 1::-1], a_in), plus, _interleave(hint[:, n - 1::-1], b_in)], 1)
-            y = _interleave(hint if self.reverse else hint[:, ::-1], answer)
+            wide = np.int16 if self.vocab_size <= np.iinfo(np.int16).max + 1 else np.int32
+            operand_hint = hint[:, n - 1::-1]
+            x = np.concatenate([_interleave(operand_hint, a_in, wide), plus, _interleave(operand_hint, b_in, wide)], 1)
+            y = _interleave(hint if self.reverse else hint[:, ::-1], answer, wide)
             mask = np.zeros(y.shape, bool)
             mask[:, 1::2] = True
             return Batch(x, y, mask)
@@ -185,7 +187,8 @@ def _operand(rng: np.random.Generator, n: int, batch_size: int) -> tuple[np.ndar
     return digits, present
 
 
-def _interleave(first_BxK: np.ndarray, second_BxK: np.ndarray) -> np.ndarray:
-    out = np.empty((first_BxK.shape[0], 2 * first_BxK.shape[1]), np.int16)
+def _interleave(first_BxK: np.ndarray, second_BxK: np.ndarray, dtype: type = np.int16) -> np.ndarray:
+    """Columns of the two arrays alternated; `dtype` must hold every token (hint ids can pass int16)."""
+    out = np.empty((first_BxK.shape[0], 2 * first_BxK.shape[1]), dtype)
     out[:, 0::2], out[:, 1::2] = first_BxK, second_BxK
     return out

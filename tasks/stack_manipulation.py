@@ -35,7 +35,7 @@ class StackManipulationTask(Task):
 
     def sample(self, rng, length, batch_size):
         B, L = batch_size, length
-        pos = np.arange(L, dtype=np.int16)[None, :]
+        pos = np.arange(L)[None, :]
         stack_size = rng.integers(1, L, B) if L > 1 else np.ones(B, np.int64)
         bits = rng.integers(0, 2, (B, L), dtype=np.int8)
         actions = rng.integers(POP, PUSH1 + 1, (B, L), dtype=np.int8)
@@ -43,7 +43,7 @@ class StackManipulationTask(Task):
         pushed = np.where(x >= PUSH0, x - PUSH0, x)
         # Heights after each step of the walk that never goes below 0 (a reflected
         # walk); an element survives iff the height never drops below its own later.
-        walk = np.cumsum(np.where(x == POP, -1, 1).astype(np.int16), axis=1, dtype=np.int16)
+        walk = np.cumsum(np.where(x == POP, -1, 1), axis=1)
         height = walk - np.minimum(0, np.minimum.accumulate(walk, axis=1))
         lowest_after = np.minimum.accumulate(height[:, ::-1], axis=1)[:, ::-1]
         survives = (x != POP) & (lowest_after >= height)
