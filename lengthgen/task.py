@@ -11,6 +11,7 @@ Every task also carries an independent reference solver that the tests and
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -44,7 +45,9 @@ class Task:
       vocab: tuple of token strings; ids are indices into it.
       Options: a frozen dataclass of the task's options (defaults = config defaults).
       shapes(length) -> (I, T): input and target lengths for a given length.
-      sample(rng, length, batch_size) -> Batch.
+      sample(rng, length, batch_size) -> Batch. It is only ever run at lengths that
+        `check_length` accepts: the base class wraps every subclass's `sample` so that any
+        other length is a one-line ConfigError, not an error from deep inside NumPy.
       solve(inputs_I) -> targets_T: the reference solver for one instance.
     Optional:
       scored_mask(inputs_I) -> bool array of length T: the reference for which target
@@ -77,6 +80,11 @@ class Task:
     chance: ClassVar[float | None] = None
     eval_variants: ClassVar[dict[str, dict[str, Any]]] = {}
     attention_window: ClassVar[int] = 0
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "sample" in cls.__dict__:
+            cls.sample = _length_checked(cls.__dict__["sample"])
 
     def __init__(self, **options: Any):
         self.options = make_options(self.Options, options, f"task '{self.name}'")
@@ -119,6 +127,18 @@ class Task:
 
     def token_id(self, token: str) -> int:
         return self.vocab.index(token)
+
+
+def _length_checked(sample):
+    """`sample` preceded by `check_length`, so that a length the task does not accept fails
+    with the task's one-line ConfigError before the sampler runs."""
+
+    @functools.wraps(sample)
+    def checked(self, rng, length, batch_size):
+        self.check_length(length)
+        return sample(self, rng, length, batch_size)
+
+    return checked
 
 
 def make_options(options_cls: type, values: dict[str, Any], owner: str):

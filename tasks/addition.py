@@ -103,7 +103,6 @@ class AdditionTask(Task):
         return ids_I.astype(np.int32), target.astype(np.int32)
 
     def sample(self, rng, length, batch_size):
-        self.check_length(length)
         n, B, fmt = length, batch_size, self.options.format
         a, has_a = _operand(rng, n, B)
         b, has_b = _operand(rng, n, B)

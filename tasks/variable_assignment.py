@@ -111,7 +111,6 @@ class VariableAssignmentTask(Task):
         return 0, 2 + 4 * length
 
     def sample(self, rng, length, batch_size):
-        self.check_length(length)
         o, B, L = self.options, batch_size, length
         eq, query = self.token_id(EQ), self.token_id(QUERY)
         chains = self._chains

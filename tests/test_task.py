@@ -5,7 +5,7 @@ import pytest
 
 from lengthgen.errors import ConfigError
 from lengthgen.registry import TASKS
-from lengthgen.task import check_batch
+from lengthgen.task import Batch, Task, check_batch
 
 BUILTIN_FIRST = ["copy", "reverse_string", "parity", "addition"]
 
@@ -48,3 +48,33 @@ def test_unknown_option_is_one_line_error():
         TASKS.get("parity")(bogus=1)
     with pytest.raises(ConfigError, match="unknown value 'odd'; valid: direct"):
         TASKS.get("parity")(format="odd")
+
+
+class NoLengthCheck(Task):
+    """A plugin-style task whose sampler never calls check_length and breaks below length 2."""
+
+    name = "no_length_check"
+    vocab = ("0", "1")
+    min_length = 2
+
+    def shapes(self, length):
+        return length, 1
+
+    def sample(self, rng, length, batch_size):
+        x = rng.integers(0, 2, (batch_size, length))
+        return Batch(x, x[:, 1:2].copy(), np.ones((batch_size, 1), bool))
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_sampling_below_the_minimum_length_is_a_one_line_config_error(name):
+    task = TASKS.get(name)()
+    for length in sorted({-1, 0, *range(1, task.min_length)}):
+        with pytest.raises(ConfigError, match=rf"^task '{name}': length {length} is below its minimum "
+                                              rf"{task.min_length}$"):
+            task.sample(np.random.default_rng(0), length, 4)
+
+
+def test_a_plugin_sampler_gets_the_length_check_too():
+    with pytest.raises(ConfigError, match=r"^task 'no_length_check': length 1 is below its minimum 2$"):
+        NoLengthCheck().sample(np.random.default_rng(0), 1, 4)
+    assert NoLengthCheck().sample(np.random.default_rng(0), 2, 4).targets_BxT.shape == (4, 1)
