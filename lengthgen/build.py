@@ -52,12 +52,18 @@ def make_task(node: dict[str, Any]) -> Task:
 
 
 SAMPLER_CHECK_ROWS = 2
+DETERMINISM_ROWS = 16
 
 
 def check_sampler(task: Task, cfg: RunConfig) -> None:
     """Sample a tiny batch at the shortest and longest train and eval lengths, for the task and each
     evaluation variant, and hold it to the task contract: a plugin whose sampler returns wrong
-    shapes, dtypes or tokens fails here with one line instead of inside a compiled program."""
+    shapes, dtypes or tokens fails here with one line instead of inside a compiled program. Then
+    check that, at the longest length, the same seed gives the same batch and another seed another
+    one (`lengthgen check-task`'s determinism check): a sampler that draws from NumPy's global RNG
+    would otherwise train on data that a resumed run cannot reproduce."""
+    from lengthgen.check import determinism_problem
+
     lengths = sorted({cfg.train.min_length, cfg.train.max_length, cfg.eval.min_length, cfg.eval.max_length})
     tasks = {"": task}
     for name, overrides in task.eval_variants.items():
@@ -72,9 +78,7 @@ def check_sampler(task: Task, cfg: RunConfig) -> None:
             except ConfigError:
                 raise
             except Exception as exc:
-                detail = (str(exc).splitlines() or [""])[0]
-                raise ConfigError(f"task '{task.name}'{where}: sampling length {n} failed: "
-                                  f"{type(exc).__name__}: {detail}") from None
+                raise _sampling_error(task, where, n, exc) from None
             try:
                 check_batch(t, batch, n, SAMPLER_CHECK_ROWS)
             except ValueError as exc:
@@ -82,6 +86,21 @@ def check_sampler(task: Task, cfg: RunConfig) -> None:
             except Exception:
                 raise ConfigError(f"task '{task.name}'{where}: sample() returned {type(batch).__name__}, "
                                   "expected a Batch(inputs_BxI, targets_BxT, mask_BxT) of arrays") from None
+    n = lengths[-1]
+    try:
+        problem = determinism_problem(task, n, DETERMINISM_ROWS)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise _sampling_error(task, "", n, exc) from None
+    if problem:
+        raise ConfigError(f"task '{task.name}': {problem}")
+
+
+def _sampling_error(task: Task, where: str, n: int, exc: Exception) -> ConfigError:
+    """A sampler that raised, as one line: the exception's type and the first line of its message."""
+    detail = (str(exc).splitlines() or [""])[0]
+    return ConfigError(f"task '{task.name}'{where}: sampling length {n} failed: {type(exc).__name__}: {detail}")
 
 
 def build(cfg: RunConfig) -> Built:

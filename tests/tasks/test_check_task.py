@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, tiny_config
 from lengthgen import cli
+from lengthgen.build import build
 from lengthgen.check import DEFAULT_LENGTHS, LONG_LENGTH, LONG_ROWS, check_task, run_checks
-from lengthgen.config import EvalConfig
+from lengthgen.config import EvalConfig, TrainConfig
+from lengthgen.errors import ConfigError
 from lengthgen.registry import TASKS
 from lengthgen.task import Batch, Task
 from lengthgen_tasks.copy import CopyTask
@@ -230,3 +232,33 @@ def test_installed_command_checks_a_builtin():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "task 'stack_manipulation' passed 8 checks"
 
+
+class ConstantSampler(CopyTask):
+    name = "constant_sampler"
+
+    def sample(self, rng, length, batch_size):
+        x = np.zeros((batch_size, length), np.int64)
+        return Batch(x, x.copy(), np.ones_like(x, bool))
+
+
+@pytest.mark.parametrize("cls,message", [
+    (IgnoresGenerator, "task 'ignores_generator': sample() is not a pure function of its generator (same seed gave "
+                       "different batches at length 8); use the rng argument, not NumPy's global RNG"),
+    (ConstantSampler, "task 'constant_sampler': batches from different seeds are identical at length 8 "
+                      "(is the generator used?)"),
+])
+def test_training_refuses_a_sampler_that_is_not_a_function_of_its_generator(cls, message, monkeypatch):
+    monkeypatch.setitem(TASKS._entries, cls.name, cls)
+    with pytest.raises(ConfigError) as error:
+        build(tiny_config(task=cls.name, m=8))
+    assert str(error.value) == message
+
+
+def test_training_accepts_every_builtin_sampler():
+    for name in TASKS.names():
+        task = TASKS.get(name)()
+        low = task.min_length
+        model = "encoder" if "placeholder" in task.layouts else "decoder"
+        build(tiny_config(task=name, model=model, n=low + 1, m=low + 2,
+                          train=TrainConfig(min_length=low, max_length=low + 1),
+                          eval=EvalConfig(min_length=low, max_length=low + 2)))
