@@ -33,15 +33,24 @@ def test_single_run_writes_every_output(tmp_path):
     assert summary["steps"] == 200 and summary["versions"]["jax"]
 
 
+COPY_SEEDS = 4
+
+
 def test_copy_is_learned(tmp_path):
-    """Learning really happens: copy at lengths <= 4 reaches >= 95% exact match."""
+    """Learning really happens: copy at lengths <= 4 is fitted (>= 95% exact match at every
+    length) by at least 3 of 4 seeds. 2,000 steps with a cosine decay train well past the
+    steep part of the learning curve: on AMD (AVX-512) every seed reaches 1.0, while 1,200
+    steps at a constant rate left seeds at 0.41-0.85, where a CPU's rounding decided the test."""
     out = tmp_path / "copy"
     result = run_cli("lengthgen-train", "task=copy", "model=decoder", "position=rope", "train.max_length=4",
-                     "eval.max_length=6", "train.steps=1200", "train.lr=0.003", "train.warmup_steps=50",
-                     "eval.samples_per_length=64", "progress=false", f"hydra.run.dir={out}")
+                     "eval.max_length=6", "train.steps=2000", "train.lr=0.003", "train.warmup_steps=50",
+                     "train.schedule=cosine", f"train.seeds={COPY_SEEDS}", "eval.samples_per_length=64",
+                     "progress=false", f"hydra.run.dir={out}")
     assert result.returncode == 0, result.stderr[-2000:]
     curve = pd.read_csv(out / "curve.csv")
-    assert curve[curve.length <= 4].seq_acc.min() >= 0.95, curve[["length", "seq_acc"]]
+    worst_per_seed = curve[curve.length <= 4].groupby("seed").seq_acc.min()
+    assert len(worst_per_seed) == COPY_SEEDS
+    assert (worst_per_seed >= 0.95).sum() >= COPY_SEEDS - 1, worst_per_seed
 
 
 def test_sweep_with_joblib_then_collect_plot_report(tmp_path):
