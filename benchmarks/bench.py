@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lengthgen.build import build  # noqa: E402
 from lengthgen.config import EvalConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from lengthgen.data import TrainStream, encode, eval_batch, seq_len  # noqa: E402
-from lengthgen.evaluate import bucket_rows, eval_buckets  # noqa: E402
+from lengthgen.cost import bucket_rows, forward_flops  # noqa: E402
+from lengthgen.evaluate import eval_buckets  # noqa: E402
 from lengthgen.run import git_commit, run  # noqa: E402
 from lengthgen.train import Program, raw_key  # noqa: E402
 
@@ -63,10 +64,8 @@ def peak_gflops(n: int = 2048, repeats: int = 10) -> float:
 
 def model_flops_per_step(cfg: RunConfig, slots: int) -> float:
     """Forward + backward FLOPs of one training step (matmuls and attention; 3x the forward)."""
-    m, b = cfg.model, cfg.train.batch_size
-    d, f, layers = m.d_model, m.mlp_dim, m.layers
-    per_token = layers * (2 * (4 * d * d + 2 * d * f) + 2 * 2 * slots * d) + 2 * d * 4
-    return 3.0 * per_token * b * slots
+    built = build(cfg)
+    return 3.0 * forward_flops(cfg.model, built.model.attention, slots, built.task.vocab_size) * cfg.train.batch_size
 
 
 def warm_chunk(cfg: RunConfig):

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from lengthgen.config import RunConfig, validate
+from lengthgen.cost import check_budget
 from lengthgen.data import LAYOUTS, model_vocab, seq_len
 from lengthgen.errors import ConfigError
 from lengthgen.models import ModelSpec
@@ -59,7 +60,7 @@ def check_sampler(task: Task, cfg: RunConfig) -> None:
     """Sample a tiny batch at the shortest and longest train and eval lengths, for the task and each
     evaluation variant, and hold it to the task contract: a plugin whose sampler returns wrong
     shapes, dtypes or tokens fails here with one line instead of inside a compiled program. Then
-    check that, at the longest length, the same seed gives the same batch and another seed another
+    check that, at the longest training length, the same seed gives the same batch and another seed another
     one (`lengthgen check-task`'s determinism check): a sampler that draws from NumPy's global RNG
     would otherwise train on data that a resumed run cannot reproduce."""
     from lengthgen.check import determinism_problem
@@ -86,7 +87,7 @@ def check_sampler(task: Task, cfg: RunConfig) -> None:
             except Exception:
                 raise ConfigError(f"task '{task.name}'{where}: sample() returned {type(batch).__name__}, "
                                   "expected a Batch(inputs_BxI, targets_BxT, mask_BxT) of arrays") from None
-    n = lengths[-1]
+    n = cfg.train.max_length
     try:
         problem = determinism_problem(task, n, DETERMINISM_ROWS)
     except ConfigError:
@@ -126,13 +127,15 @@ def build(cfg: RunConfig) -> Built:
     if task.attention_window and not (model.causal and model.attention):
         raise ConfigError(f"task '{task.name}' masks attention to the last {task.attention_window} slots, which needs "
                           f"a causal attention model (model=decoder), not '{model.name}'")
+    if not model.uses_positions and position.name != "none":
+        raise ConfigError(f"model '{model.name}' reads no positions, so position '{position.name}' would be ignored; "
+                          "use position=none")
     if position.causal_only and not model.causal:
         raise ConfigError(f"position '{position.name}' is defined for causal models only; use model=decoder, not '{model.name}'")
 
     for n in (cfg.train.min_length, cfg.eval.min_length):
         task.check_length(n)
     task.check_length(cfg.eval.max_length)
-    check_sampler(task, cfg)
     if model.uses_positions and position.task_ids and task.position_ids(cfg.train.max_length) is None:
         raise ConfigError(f"position '{position.name}' needs position ids from the task (Task.position_ids); "
                           f"task '{task.name}' gives none")
@@ -153,7 +156,10 @@ def build(cfg: RunConfig) -> Built:
         dropout=cfg.model.dropout, embed_dropout=cfg.model.embed_dropout, causal=model.causal,
         position=position, position_options=pos_opts, attention=cfg.attention, train_length=train_slots,
         window=task.attention_window)
-    return Built(cfg, task, model, position, pos_opts, layout, net)
+    built = Built(cfg, task, model, position, pos_opts, layout, net)
+    check_budget(built)
+    check_sampler(task, cfg)
+    return built
 
 
 def _position_reach(task: Task, position: PositionSpec, length: int) -> int:

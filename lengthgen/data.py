@@ -100,34 +100,39 @@ def split_buckets(lengths: list[int], count: int) -> list[list[int]]:
     return [lengths[a:b] for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
+MAX_CUT_POINTS = 2048
+
+
 def cost_buckets(lengths: list[int], count: int, slots: list[int], quadratic_at: float) -> list[list[int]]:
     """Split sorted lengths into at most `count` contiguous groups with the least padded cost.
 
     Each length is padded to its group's longest sequence; a sequence of S slots
     costs S * (1 + S / quadratic_at): per-token layers plus attention, which
     overtakes them at S = quadratic_at. `slots[i]` is the sequence size of
-    `lengths[i]` (non-decreasing). Exact dynamic programme over cut points.
+    `lengths[i]` (non-decreasing). Exact dynamic programme over cut points; beyond
+    MAX_CUT_POINTS lengths, cuts fall on MAX_CUT_POINTS evenly spaced points, which
+    keeps planning under a second for any number of lengths.
     """
     n = len(lengths)
+    points = np.unique(np.linspace(0, n, min(n, MAX_CUT_POINTS) + 1).round().astype(np.int64))
     s_N = np.asarray(slots, np.float64)
     cost_N = s_N * (1.0 + s_N / quadratic_at)
-    starts = np.arange(n)
-    best = np.full(n + 1, np.inf)
+    best = np.full(len(points), np.inf)
     best[0] = 0.0
     cuts = []
     for _ in range(max(1, min(count, n))):
-        new, cut = np.zeros(n + 1), np.zeros(n + 1, np.int64)
-        for end in range(1, n + 1):
-            total = best[:end] + cost_N[end - 1] * (end - starts[:end])
+        new, cut = np.zeros(len(points)), np.zeros(len(points), np.int64)
+        for end in range(1, len(points)):
+            total = best[:end] + cost_N[points[end] - 1] * (points[end] - points[:end])
             cut[end] = int(np.argmin(total))
             new[end] = total[cut[end]]
         best = new
         cuts.append(cut)
-    groups, end = [], n
+    groups, end = [], len(points) - 1
     for cut in reversed(cuts):
         if end == 0:
             break
-        groups.append(lengths[cut[end]:end])
+        groups.append(lengths[points[cut[end]]:points[end]])
         end = int(cut[end])
     return groups[::-1]
 

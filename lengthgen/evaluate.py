@@ -15,13 +15,11 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from lengthgen.attention import query_blocks
+from lengthgen.cost import bucket_rows
 from lengthgen.data import EVAL_STREAM, cost_buckets, encode, eval_batch, seq_len
 from lengthgen.task import Task
 from lengthgen.train import Program, raw_key
 
-# Upper bound on the attention logits an evaluation batch holds at once (elements, all seeds).
-ATTENTION_BUDGET = 2**26
 SMALL_SLOTS = 32
 
 CURVE_COLUMNS = ["task", "model", "position", "seed", "eval_set", "length", "split", "n", "tokens", "token_errors",
@@ -37,17 +35,6 @@ def wilson(successes: float, n: float, z: float = 1.959964) -> tuple[float, floa
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
-
-
-def bucket_rows(built, size: int) -> int:
-    """Instances per evaluation batch at `size` slots: as many as eval.batch_size allows within
-    ATTENTION_BUDGET, counting each head's S x S logits, or one query block's where
-    `attend` takes queries in blocks."""
-    net, seeds = built.net, len(built.cfg.seeds)
-    if not built.model.attention:
-        return built.cfg.eval.batch_size
-    per_head = size * size if net.whole_logits else query_blocks(size, size)[1] * size
-    return max(1, min(built.cfg.eval.batch_size, ATTENTION_BUDGET // (per_head * net.heads * seeds)))
 
 
 def eval_buckets(built, lengths: list[int], task: Task) -> list[list[int]]:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from conftest import tiny_config
 from lengthgen.build import build
-from lengthgen.data import cost_buckets, encode, seq_len, split_buckets
+from lengthgen.data import MAX_CUT_POINTS, cost_buckets, encode, seq_len, split_buckets
 from lengthgen.train import Program, raw_key
 
 sorted_lengths = st.lists(st.integers(1, 400), min_size=1, max_size=80, unique=True).map(sorted)
@@ -51,6 +51,23 @@ def test_cost_buckets_are_the_cheapest_contiguous_split(lengths, count, per_leng
     best = min(padded_cost([lengths[a:b] for a, b in zip((0,) + cuts, cuts + (n,))], slots_of, quadratic_at)
                for k in range(min(count, n)) for cuts in itertools.combinations(range(1, n), k))
     assert padded_cost(groups, slots_of, quadratic_at) == pytest.approx(best, rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [MAX_CUT_POINTS + 1, 10**6])
+def test_cost_buckets_of_many_lengths_cut_on_the_coarse_grid_and_beat_equal_groups(n):
+    """Past MAX_CUT_POINTS lengths the planner cuts on an evenly spaced grid (it used to take
+    quadratic time in the number of lengths and hang for very long evaluations)."""
+    lengths = list(range(1, n + 1))
+    groups = cost_buckets(lengths, 7, [2 * x for x in lengths], 384.0)
+    assert [x for g in groups for x in g] == lengths and len(groups) == 7
+
+    def slots_of(x):
+        return 2 * x
+
+    grid = set(np.linspace(0, n, MAX_CUT_POINTS + 1).round().astype(int).tolist())
+    assert set(np.cumsum([0] + [len(g) for g in groups]).tolist()) <= grid
+    equal = [lengths[a:b] for a, b in zip(range(0, n, -(-n // 7)), list(range(-(-n // 7), n, -(-n // 7))) + [n])]
+    assert padded_cost(groups, slots_of, 384.0) < padded_cost(equal, slots_of, 384.0)
 
 
 @functools.lru_cache(maxsize=None)

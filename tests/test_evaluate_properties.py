@@ -16,9 +16,9 @@ from conftest import tiny_config
 from lengthgen.attention import QUERY_BLOCK_LOGITS, query_blocks
 from lengthgen.build import build
 from lengthgen.config import AttentionConfig, EvalConfig
+from lengthgen.cost import ATTENTION_BUDGET, bucket_rows
 from lengthgen.data import seq_len
-from lengthgen.evaluate import (ATTENTION_BUDGET, CURVE_COLUMNS, SMALL_SLOTS, bucket_rows, eval_buckets,
-                                generalization_length, summarize, wilson)
+from lengthgen.evaluate import CURVE_COLUMNS, SMALL_SLOTS, eval_buckets, generalization_length, summarize, wilson
 
 ROUNDING = 1e-12
 

@@ -243,8 +243,8 @@ class ConstantSampler(CopyTask):
 
 @pytest.mark.parametrize("cls,message", [
     (IgnoresGenerator, "task 'ignores_generator': sample() is not a pure function of its generator (same seed gave "
-                       "different batches at length 8); use the rng argument, not NumPy's global RNG"),
-    (ConstantSampler, "task 'constant_sampler': batches from different seeds are identical at length 8 "
+                       "different batches at length 4); use the rng argument, not NumPy's global RNG"),
+    (ConstantSampler, "task 'constant_sampler': batches from different seeds are identical at length 4 "
                       "(is the generator used?)"),
 ])
 def test_training_refuses_a_sampler_that_is_not_a_function_of_its_generator(cls, message, monkeypatch):
