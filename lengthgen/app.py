@@ -23,7 +23,10 @@ from typing import Any
 from lengthgen.errors import ConfigError
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
-MAX_VALIDATED = 512
+PROGRESS_AT = 200
+# Hydra's record of a job (config.yaml, hydra.yaml, overrides.yaml), written by `job` only when
+# the run goes ahead (configs/config.yaml sets hydra.output_subdir: null for that).
+HYDRA_FILES = ".hydra"
 GROUPS = {"task": "TASKS", "position": "POSITIONS", "model": "MODELS"}
 
 log = logging.getLogger("lengthgen")
@@ -75,31 +78,27 @@ def _overrides(argv: list[str]) -> list[str] | None:
     return [a for a in argv if "=" in a and not a.startswith("-")]
 
 
-def sweep_combinations(argv_overrides: list[str]) -> tuple[list[list[str]], Any]:
-    """Every concrete override list of the sweep (argv sweeps x hydra.sweeper.params), and the
-    first configuration composed with its `hydra` node."""
+def sweep_dimensions(argv_overrides: list[str]) -> tuple[dict[str, list[str]], Any]:
+    """(each override key's list of `key=value` items, in the order Hydra's basic sweeper
+    numbers jobs: hydra.sweeper.params first, then argv, a key given twice keeping its first
+    place; the first job's configuration composed with its `hydra` node)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
-    parsed = parser.parse_overrides(argv_overrides)
-    dims: dict[str, list[str]] = {}
-    fixed: list[str] = []
-    for o in parsed:
-        if o.is_sweep_override():
-            dims[o.get_key_element()] = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
-        else:
-            fixed.append(o.input_line)
-    first = fixed + [values[0] for values in dims.values()]
+
+    def items(override) -> list[str]:
+        if override.is_sweep_override():
+            return [f"{override.get_key_element()}={v}" for v in override.sweep_string_iterator()]
+        return [override.input_line]
+
+    argv = {o.get_key_element(): items(o) for o in parser.parse_overrides(argv_overrides)}
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=first, return_hydra_config=True)
-    for key, value in (cfg.hydra.sweeper.get("params") or {}).items():
-        if key not in dims and not any(f.split("=")[0].lstrip("+~") == key for f in fixed):
-            sweep = parser.parse_overrides([f"{key}={value}"])[0]
-            values = list(sweep.sweep_string_iterator()) if sweep.is_sweep_override() else [str(value)]
-            dims[key] = [f"{key}={v}" for v in values]
-    combos = [fixed + list(c) for c in itertools.product(*dims.values())] if dims else [fixed]
-    return combos, cfg
+        cfg = compose("config", overrides=[values[0] for values in argv.values()], return_hydra_config=True)
+    params = cfg.hydra.sweeper.get("params") or {}
+    dims = {key: items(parser.parse_overrides([f"{key}={value}"])[0]) for key, value in params.items()}
+    dims.update(argv)
+    return dims, cfg
 
 
 def check_names(overrides: list[str]) -> None:
@@ -119,16 +118,34 @@ def check_names(overrides: list[str]) -> None:
                     raise ConfigError(f"unknown {key} '{name}'; valid: {', '.join(valid)}")
 
 
-def check_output_dir(hydra_cfg: Any, argv: list[str]) -> None:
+def is_multirun(hydra_cfg: Any, argv: list[str]) -> bool:
+    return any(a in ("-m", "--multirun") for a in argv) or "MULTIRUN" in str(hydra_cfg.hydra.get("mode"))
+
+
+def output_dir(cfg: Any, multirun: bool) -> Path | None:
+    """Where the job of composed `cfg` writes (None where only Hydra's runtime can resolve it)."""
+    from omegaconf import OmegaConf
+
+    try:
+        if multirun:
+            return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir"))) / str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
+        return Path(str(OmegaConf.select(cfg, "hydra.run.dir")))
+    except Exception:
+        return None
+
+
+def check_output_dir(hydra_cfg: Any, multirun: bool) -> None:
     """The run (or sweep) directory, or its nearest existing parent, must be a writable directory."""
     from omegaconf import OmegaConf
 
-    multirun = any(a in ("-m", "--multirun") for a in argv) or "MULTIRUN" in str(hydra_cfg.hydra.get("mode"))
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     try:
-        target = Path(str(OmegaConf.select(hydra_cfg, key)))
+        value = OmegaConf.select(hydra_cfg, key)
     except Exception:  # an interpolation only Hydra's runtime can resolve: Hydra reports it
         return
+    if value is None or not str(value).strip():
+        raise ConfigError(f"{key} is empty; give the directory the run writes to (e.g. {key}=outputs/my_run)")
+    target = Path(str(value))
     path = target.absolute()
     existing = path
     while not existing.exists() and existing != existing.parent:
@@ -143,34 +160,94 @@ def check_output_dir(hydra_cfg: Any, argv: list[str]) -> None:
                           f"('{existing}': {exc.strerror or exc})") from None
 
 
+def _seed_value(override: str) -> int | None:
+    """The integer of a plain `seed=N` override, else None."""
+    key, _, value = override.partition("=")
+    if key != "seed":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
 def validate_argv(argv: list[str]) -> int:
-    """Compose and validate every configuration the command would run; returns how many."""
+    """Compose and validate every job the command would run; returns how many.
+
+    Jobs that differ only in `seed` share one composition and one build (the seed is
+    checked on its own), so a sweep is validated per distinct configuration. Jobs
+    of a sweep must write to different directories.
+    """
+    import dataclasses
+
     from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf, open_dict, read_write
+    from tqdm.auto import tqdm
 
     from lengthgen.build import build
-    from lengthgen.config import RunConfig
+    from lengthgen.config import RunConfig, validate
 
     overrides = _overrides(argv)
     if overrides is None:
         return 0
     check_names(overrides)
-    combo: list[str] = overrides
     try:
-        combos, first = sweep_combinations(overrides)
-        check_output_dir(first, argv)
-        for combo in combos[:MAX_VALIDATED]:
-            check_names(combo)
-            with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-                cfg = compose("config", overrides=[o for o in combo if not o.lstrip("+~").startswith("hydra")])
-            build(RunConfig.from_dict(OmegaConf.to_container(cfg, resolve=True)))
-    except ConfigError:
-        raise
-    except Exception as exc:  # Hydra/OmegaConf composition errors, rewritten as one line
+        dims, first = sweep_dimensions(overrides)
+    except Exception as exc:  # Hydra/OmegaConf errors, rewritten as one line
         if os.environ.get("LENGTHGEN_DEBUG"):
             raise
-        raise ConfigError(describe(exc, combo)) from None
-    return len(combos)
+        raise ConfigError(describe(exc, overrides)) from None
+    multirun = is_multirun(first, argv)
+    check_output_dir(first, multirun)
+    jobs = [list(c) for c in itertools.product(*dims.values())]
+    varying = [[o for o, values in zip(job, dims.values()) if len(values) > 1] for job in jobs]
+    groups: dict[tuple[str, ...], list[tuple[int, int | None]]] = {}
+    for num, job in enumerate(jobs):
+        seeds = [s for s in map(_seed_value, job) if s is not None]
+        key = tuple(o for o in job if _seed_value(o) is None)
+        groups.setdefault(key, []).append((num, seeds[0] if seeds else None))
+    written: dict[Path, int] = {}
+    with (tqdm(total=len(jobs), desc="validating jobs", file=sys.stderr, leave=False,
+               disable=len(jobs) < PROGRESS_AT or not sys.stderr.isatty()) as bar,
+          initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3")):
+        for key, members in groups.items():
+            num, seed = members[0]
+            combo = list(key) + ([f"seed={seed}"] if seed is not None else [])
+            try:
+                check_names(combo)
+                cfg = compose("config", overrides=combo, return_hydra_config=True)
+                raw = OmegaConf.to_container(cfg, resolve=False)
+                raw.pop("hydra")
+                run_cfg = RunConfig.from_dict(OmegaConf.to_container(OmegaConf.create(raw), resolve=True))
+                build(run_cfg)
+                for num, seed in members:
+                    if seed is not None:
+                        validate(dataclasses.replace(run_cfg, seed=seed))
+                    with read_write(cfg), open_dict(cfg):
+                        cfg.hydra.job.num = num
+                        if seed is not None:
+                            cfg.seed = seed
+                    where = output_dir(cfg, multirun)
+                    if where is not None and multirun:
+                        other = written.setdefault(where.absolute(), num)
+                        if other != num:
+                            raise ConfigError(f"writes to '{where}' like job {other} ({' '.join(varying[other])}); "
+                                              "make hydra.sweep.subdir tell them apart")
+                    bar.update(1)
+            except ConfigError as exc:
+                raise ConfigError(_job_prefix(num, varying) + str(exc)) from None
+            except Exception as exc:  # Hydra/OmegaConf composition errors, rewritten as one line
+                if os.environ.get("LENGTHGEN_DEBUG"):
+                    raise
+                raise ConfigError(_job_prefix(num, varying) + describe(exc, combo)) from None
+    return len(jobs)
+
+
+def _job_prefix(num: int, varying: list[list[str]]) -> str:
+    """'job 3 (position=rope seed=2): ' in a sweep of several jobs, else ''."""
+    if len(varying) < 2:
+        return ""
+    return f"job {num} ({' '.join(varying[num])}): "
 
 
 def describe(exc: BaseException, overrides: list[str]) -> str:
@@ -258,11 +335,15 @@ def job(cfg) -> None:
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    files = {"config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
+             f"{HYDRA_FILES}/config.yaml": OmegaConf.to_yaml(cfg),
+             f"{HYDRA_FILES}/hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": hc})),
+             f"{HYDRA_FILES}/overrides.yaml": OmegaConf.to_yaml(hc.overrides.task)}
     try:
         config = RunConfig.from_dict(OmegaConf.to_container(cfg, resolve=True))
         limit_threads(worker_threads(config.xla_threads), hc.job.get("num") or 0)
         enable_compilation_cache()
-        run(config, run_dir, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
+        run(config, run_dir, files=files)
     except (ConfigError, FloatingPointError) as exc:
         if os.environ.get("LENGTHGEN_DEBUG"):
             raise

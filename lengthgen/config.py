@@ -1,6 +1,6 @@
 """Frozen run configuration and its validation.
 
-The Hydra schema (`Schema`) mirrors these dataclasses; `RunConfig.from_dict`
+`RunConfig` is also the Hydra schema (stored as `schema` by `lengthgen.app`); `RunConfig.from_dict`
 turns a composed Hydra config into frozen objects and `validate` checks every
 cross-field rule, so bad input fails with one line before anything compiles.
 Task and position nodes are `{name: ..., <options>}`: their options are
@@ -10,11 +10,14 @@ checked against the task's or scheme's own `Options` dataclass.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from lengthgen.errors import ConfigError
 from lengthgen.task import _coerce
+
+SEED_LIMIT = 2**32
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,11 @@ class EvalConfig:
     buckets: compiled evaluation programs; the lengths are split into this many
     contiguous groups where padding to each group's longest sequence costs the
     least compute (`lengthgen.data.cost_buckets`).
+    max_tflop: refuse, before training, an evaluation estimated to take more
+    than this many TFLOP (10^12 floating-point operations; `lengthgen.cost`).
+    The default, 1,000, is about 11 hours at the 25 GFLOP/s evaluation reaches on
+    two CPU cores, and 23 times the evaluation of lengths 41..500 in the Ruoss et
+    al. setting (43 TFLOP).
     """
 
     max_length: int = 48
@@ -91,10 +99,16 @@ class EvalConfig:
     batch_size: int = 128
     seed: int = 1234
     buckets: int = 4
+    max_tflop: float = 1000.0
 
 
 @dataclass(frozen=True)
 class RunConfig:
+    """One run. overwrite: replace what the run directory holds (a finished run or a
+    checkpoint of another configuration) instead of refusing. memory_gb: the memory
+    a run may use, in GiB (0 = this machine's); a run whose estimated peak exceeds it is
+    refused before training (`lengthgen.cost`)."""
+
     task: dict[str, Any] = field(default_factory=lambda: {"name": "reverse_string"})
     position: dict[str, Any] = field(default_factory=lambda: {"name": "rope"})
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -104,6 +118,8 @@ class RunConfig:
     seed: int = 0
     xla_threads: int = 0
     progress: bool = True
+    overwrite: bool = False
+    memory_gb: float = 0.0
 
     @property
     def seeds(self) -> list[int]:
@@ -146,6 +162,15 @@ def _section(factory, value: Any, name: str):
     return dataclasses.replace(default, **{k: _coerce(v, getattr(default, k), f"{name}.{k}") for k, v in value.items()})
 
 
+def _floats(cfg: RunConfig):
+    """(dotted key, value) of every float setting."""
+    sections = {"": cfg, "model.": cfg.model, "attention.": cfg.attention, "train.": cfg.train, "eval.": cfg.eval}
+    for prefix, section in sections.items():
+        for f in dataclasses.fields(section):
+            if isinstance(getattr(section, f.name), float):
+                yield prefix + f.name, getattr(section, f.name)
+
+
 def validate(cfg: RunConfig) -> None:
     """Check cross-field rules that do not need the task or model objects."""
     t, e, m = cfg.train, cfg.eval, cfg.model
@@ -166,8 +191,23 @@ def validate(cfg: RunConfig) -> None:
     for key, value in nonneg.items():
         if value < 0:
             raise ConfigError(f"{key} must be >= 0, got {value}")
+    for key, value in _floats(cfg):
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value}")
     if not t.lr > 0:
         raise ConfigError(f"train.lr must be > 0, got {t.lr}")
+    for key, value in {"seed": cfg.seed, "eval.seed": e.seed}.items():
+        if value < 0:
+            raise ConfigError(f"{key} must be >= 0, got {value}")
+    if cfg.seed + t.seeds > SEED_LIMIT:
+        raise ConfigError(f"seed + train.seeds must be <= {SEED_LIMIT} (seeds are 32-bit words), got "
+                          f"{cfg.seed} + {t.seeds}")
+    if e.seed >= SEED_LIMIT:
+        raise ConfigError(f"eval.seed must be < {SEED_LIMIT} (seeds are 32-bit words), got {e.seed}")
+    if not e.max_tflop > 0:
+        raise ConfigError(f"eval.max_tflop must be > 0, got {e.max_tflop}")
+    if cfg.memory_gb < 0:
+        raise ConfigError(f"memory_gb must be >= 0 (0 = this machine's memory), got {cfg.memory_gb}")
     if t.min_length > t.max_length:
         raise ConfigError(f"train.min_length ({t.min_length}) must be <= train.max_length ({t.max_length})")
     if e.max_length <= t.max_length:

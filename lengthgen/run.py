@@ -112,21 +112,30 @@ def checkpoint_interval(t) -> int:
     return -(-t.checkpoint_every // t.chunk_steps) if t.checkpoint_every else 0
 
 
-def fingerprint(cfg: RunConfig) -> dict[str, Any]:
-    """The settings a checkpoint depends on: everything that changes training, not how it is shown or saved."""
+# Settings that change neither training nor results: how a run is shown, paced or guarded.
+NOT_RESULTS = ("progress", "xla_threads", "overwrite", "memory_gb", "train.checkpoint_every", "eval.max_tflop")
+
+
+def fingerprint(cfg: RunConfig, with_eval: bool = True) -> dict[str, Any]:
+    """The settings a run's results depend on; without `eval`, those its checkpoint depends on."""
     out = cfg.to_dict()
-    for key in ("eval", "progress", "xla_threads"):
-        out.pop(key, None)
-    out["train"] = {k: v for k, v in out["train"].items() if k != "checkpoint_every"}
+    for key in NOT_RESULTS + (() if with_eval else ("eval",)):
+        section, _, leaf = key.rpartition(".")
+        (out.get(section, {}) if section else out).pop(leaf, None)
     return json.loads(json.dumps(out, sort_keys=True, default=str))
 
 
-def _first_difference(old: Any, new: Any, prefix: str = "") -> str:
+def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """'key: old there, new now' for every dotted key whose value differs."""
     if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new)):
-            if old.get(key) != new.get(key):
-                return _first_difference(old.get(key), new.get(key), f"{prefix}{key}.")
-    return f"{prefix.rstrip('.')}: {old!r} in the checkpoint, {new!r} now"
+        return [d for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)
+                for d in differences(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [f"{prefix.rstrip('.')}: {old!r} there, {new!r} now"]
+
+
+def _listed(diffs: list[str], shown: int = 3) -> str:
+    more = f"; and {len(diffs) - shown} more" if len(diffs) > shown else ""
+    return "; ".join(diffs[:shown]) + more
 
 
 def check_checkpoint(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
@@ -135,14 +144,30 @@ def check_checkpoint(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
     if raw is None:
         return None
     stored = json.loads(raw["meta"].get("config", "null"))
-    now = fingerprint(cfg)
     if stored is None:
         raise ConfigError(f"{Path(run_dir) / CHECKPOINT} records no configuration, so resuming from it is unsafe; "
-                          "delete it to restart the run")
-    if stored != now:
-        raise ConfigError(f"{Path(run_dir) / CHECKPOINT} belongs to another configuration "
-                          f"({_first_difference(stored, now)}); use another output directory")
+                          "delete it or relaunch with overwrite=true to restart the run")
+    diffs = differences(stored, fingerprint(cfg, with_eval=False))
+    if diffs:
+        raise ConfigError(f"{Path(run_dir) / CHECKPOINT} belongs to another configuration ({_listed(diffs)}); "
+                          "relaunch with overwrite=true to replace it, or use another output directory")
     return raw
+
+
+def check_finished(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The summary of the finished run in `run_dir` if it is this configuration's; refused
+    (ConfigError) if another configuration's; None if the directory holds no finished run."""
+    path = Path(run_dir) / SUMMARY
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text())
+    stored = summary.get("config")
+    diffs = (differences(stored, fingerprint(cfg)) if stored is not None
+             else ["its summary.json records no configuration"])
+    if diffs:
+        raise ConfigError(f"{run_dir} holds a finished run of another configuration ({_listed(diffs)}); "
+                          "relaunch with overwrite=true to replace it, or use another output directory")
+    return summary
 
 
 def all_finite(tree) -> bool:
@@ -161,8 +186,9 @@ def fail(run_dir: Path, reason: str, step: int, seed: int | None, checkpoint_ste
     raise TrainingFailed(message)
 
 
-def train(built: Built, program, run_dir: Path, counter: CompileCounter, checkpoint: dict[str, Any] | None = None):
-    """Train every seed to cfg.train.steps, checkpointing every K steps; returns (params, seconds).
+def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | None = None):
+    """Train every seed to cfg.train.steps, checkpointing every K steps; returns (params,
+    seconds, losses): per seed, the loss of the first step and the mean loss of the last chunk.
 
     `checkpoint` is the raw checkpoint to continue from (see `check_checkpoint`).
     """
@@ -174,11 +200,13 @@ def train(built: Built, program, run_dir: Path, counter: CompileCounter, checkpo
     stream = TrainStream(built.task, built.layout, built.train_lengths, t.buckets, t.batch_size, t.chunk_steps)
     keys = np.stack([raw_key(seed) for seed in cfg.seeds])
     size = max(stream.sizes)
-    meta = {"train_seconds": 0.0, "config": json.dumps(fingerprint(cfg), sort_keys=True)}
+    meta = {"train_seconds": 0.0, "config": json.dumps(fingerprint(cfg, with_eval=False), sort_keys=True)}
     if checkpoint is not None:
         template = jax.eval_shape(lambda k: program.init(k, size), keys)
         state = restore_state(template, checkpoint["state"], str(run_dir / CHECKPOINT))
         meta["train_seconds"] = float(checkpoint["meta"].get("train_seconds", 0.0))
+        for key in ("first_loss", "last_loss"):
+            meta[key] = checkpoint["meta"].get(key, "null")
     else:
         state = program.init(keys, size)
     done = int(np.asarray(state.step)[0])
@@ -198,6 +226,9 @@ def train(built: Built, program, run_dir: Path, counter: CompileCounter, checkpo
         state, metrics = program.train_chunk(state, examples)
         loss = np.asarray(metrics["loss"])
         elapsed += time.perf_counter() - start
+        if chunk == 0:
+            meta["first_loss"] = json.dumps(loss[:, 0].tolist())
+        meta["last_loss"] = json.dumps(loss.mean(axis=1).tolist())
         if not np.all(np.isfinite(loss)):
             seed_idx, offset = min(zip(*np.nonzero(~np.isfinite(loss))), key=lambda so: (so[1], so[0]))
             step = chunk * t.chunk_steps + int(offset) + 1
@@ -222,37 +253,45 @@ def train(built: Built, program, run_dir: Path, counter: CompileCounter, checkpo
     jax.block_until_ready(state.params)
     if not every and not all_finite(jax.device_get(state.params)):
         fail(run_dir, f"non-finite parameters at step {chunks * t.chunk_steps}", chunks * t.chunk_steps, None, None)
-    return state.params, elapsed
+    unknown = [float("nan")] * len(cfg.seeds)
+    losses = {f"train_loss_{which}": json.loads(meta.get(f"{which}_loss", "null")) or unknown
+              for which in ("first", "last")}
+    return state.params, elapsed, losses
 
 
-def run(cfg: RunConfig, run_dir: Path, config_yaml: str | None = None) -> dict[str, Any]:
+def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> dict[str, Any]:
     """Run (or resume) one configuration into `run_dir`; returns the summary.
 
-    `config_yaml`, the resolved configuration, is written to config.yaml once the
-    directory is known to hold no other configuration's checkpoint.
+    A finished run of the same configuration is returned as it is, and one of
+    another configuration refused, unless `cfg.overwrite` clears the directory's
+    results first. `files` (relative path -> text: the resolved config.yaml,
+    Hydra's .hydra/ files) are written once the run is known to go ahead, so a
+    refused or skipped run leaves them as they were.
     """
     from lengthgen.evaluate import curve_table, evaluate, summarize
     from lengthgen.plots import plot_curves
     from lengthgen.train import Program
 
     run_dir = Path(run_dir)
-    summary_path = run_dir / SUMMARY
-    if summary_path.exists():
-        log.info("run already finished: %s", summary_path)
+    if cfg.overwrite:
+        discard(run_dir)
+    finished = check_finished(cfg, run_dir)
+    if finished is not None:
+        log.info("run already finished: %s", run_dir / SUMMARY)
         finish(run_dir)
-        return json.loads(summary_path.read_text())
+        return finished
     for stale in remove_temp_files(run_dir):
         log.info("removed %s, left by an interrupted write", stale.name)
     built = build(cfg)
     checkpoint = check_checkpoint(cfg, run_dir)
     if (run_dir / FAILED).exists():
         log.info("retrying a failed run: %s", (run_dir / FAILED).read_text().strip().replace("\n", " "))
-    if config_yaml is not None:
-        write_text(run_dir / "config.yaml", config_yaml)
+    for name, text in (files or {}).items():
+        write_text(run_dir / name, text)
     counter = CompileCounter.get()
     compiled_before = counter.count
     program = Program(built)
-    params, train_seconds = train(built, program, run_dir, counter, checkpoint)
+    params, train_seconds, losses = train(built, program, run_dir, checkpoint)
 
     start = time.perf_counter()
     sets = {"default": built.task, **{k: built.task.variant(v) for k, v in built.task.eval_variants.items()}}
@@ -266,27 +305,39 @@ def run(cfg: RunConfig, run_dir: Path, config_yaml: str | None = None) -> dict[s
     write_csv(run_dir / "curve.csv", curve)
 
     per_seed = []
-    for seed, rows in curve.groupby("seed", sort=True):
-        per_seed.append({"seed": int(seed), **summarize(rows, cfg.train.max_length)})
+    for i, (seed, rows) in enumerate(curve.groupby("seed", sort=True)):
+        per_seed.append({"seed": int(seed), **summarize(rows, cfg.train.max_length),
+                         **{key: float(values[i]) for key, values in losses.items()}})
     means = {k: float(np.mean([p[k] for p in per_seed])) for k in SUMMARY_MEANS}
     summary = {
         "task": built.task.name, "model": built.model.name, "position": built.position.name,
         "seeds": cfg.seeds, "train_max_length": cfg.train.max_length, "eval_max_length": cfg.eval.max_length,
         **means, "per_seed": per_seed, "steps": cfg.train.steps, "train_seconds": round(train_seconds, 3),
         "eval_seconds": round(eval_seconds, 3), "compiled_programs": counter.count - compiled_before,
-        "versions": versions(), "git_commit": git_commit(),
+        "versions": versions(), "git_commit": git_commit(), "config": fingerprint(cfg),
     }
     if built.position.diagnostics is not None:
         from jax import tree
         summary["diagnostics"] = built.position.diagnostics(tree.map(lambda a: np.asarray(a)[0], params), built.net)
     plot_curves(curve[curve.eval_set == "default"], run_dir / "curve.png", train_max_length=cfg.train.max_length,
                 title=f"{built.task.name} / {built.model.name}")
-    write_json(summary_path, summary)
+    write_json(run_dir / SUMMARY, summary)
     finish(run_dir)
     log.info("mean test acc %.3f (token) %.3f (seq), generalization length %s, %d programs compiled",
              summary["mean_test_token_acc"], summary["mean_test_seq_acc"], summary["generalization_length"],
              summary["compiled_programs"])
     return summary
+
+
+RESULTS = (SUMMARY, "curve.csv", "curve.png", "config.yaml", CHECKPOINT, FAILED)
+
+
+def discard(run_dir: Path) -> None:
+    """Delete what an earlier run left in `run_dir` (overwrite=true)."""
+    for name in RESULTS:
+        if (run_dir / name).exists():
+            log.info("overwrite: removing %s", run_dir / name)
+            (run_dir / name).unlink()
 
 
 def finish(run_dir: Path) -> None:

@@ -285,9 +285,11 @@ def test_nan_keeps_the_last_good_checkpoint(monkeypatch, tmp_path, tiny, target,
 def test_checkpoint_of_another_configuration_is_refused(tmp_path, tiny):
     ours = tiny()
     other = tiny(steps=40)
-    save_checkpoint(tmp_path, {"step": np.zeros(1, np.int32)}, {"config": json.dumps(fingerprint(other))})
-    with pytest.raises(ConfigError, match=r"another configuration \(train\.steps: 40 in the checkpoint, 20 now\)"):
-        run(ours, tmp_path, config_yaml="train: {}\n")
+    save_checkpoint(tmp_path, {"step": np.zeros(1, np.int32)},
+                    {"config": json.dumps(fingerprint(other, with_eval=False))})
+    with pytest.raises(ConfigError, match=r"another configuration \(train\.steps: 40 there, 20 now\); "
+                                          r"relaunch with overwrite=true"):
+        run(ours, tmp_path, files={"config.yaml": "train: {}\n"})
     assert not (tmp_path / "config.yaml").exists(), "config.yaml must not be overwritten before the check"
 
 
@@ -298,11 +300,64 @@ def test_unreadable_checkpoint_is_one_line_error(tmp_path, tiny):
 
 
 def test_finished_run_is_not_redone_and_leftovers_are_cleared(tmp_path, tiny):
-    write_json(tmp_path / "summary.json", {"mean_test_token_acc": 0.5})
+    write_json(tmp_path / "summary.json", {"mean_test_token_acc": 0.5, "config": fingerprint(tiny())})
     for name in (CHECKPOINT, FAILED, ".curve.csv.abc123.tmp"):
         (tmp_path / name).write_bytes(b"left over")
-    assert run(tiny(), tmp_path) == {"mean_test_token_acc": 0.5}
+    assert run(tiny(), tmp_path)["mean_test_token_acc"] == 0.5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"task": {"name": "copy"}}, "task.name: 'reverse_string' there, 'copy' now"),
+    ({"position": {"name": "alibi"}}, "position.name: 'rope' there, 'alibi' now"),
+    ({"steps": 40}, "train.steps: 20 there, 40 now"),
+    ({"seed": 3}, "seed: 0 there, 3 now"),
+    ({"m": 9}, "eval.max_length: 8 there, 9 now"),
+])
+def test_finished_run_of_another_configuration_is_refused(tmp_path, tiny, change, named):
+    """Relaunching into a finished run's directory with other settings names what differs and keeps
+    the old results (the trap: it used to print "run already finished" and keep them silently)."""
+    write_json(tmp_path / "summary.json", {"mean_test_token_acc": 0.5, "config": fingerprint(tiny())})
+    with pytest.raises(ConfigError, match="holds a finished run of another configuration") as info:
+        run(tiny(**change), tmp_path, files={"config.yaml": "new\n"})
+    assert named in str(info.value) and "overwrite=true" in str(info.value)
+    assert json.loads((tmp_path / "summary.json").read_text())["mean_test_token_acc"] == 0.5
+    assert not (tmp_path / "config.yaml").exists()
+
+
+@pytest.mark.parametrize("change", [{"progress": True}, {"xla_threads": 1}, {"memory_gb": 8.0}])
+def test_settings_that_change_no_result_reuse_the_finished_run(tmp_path, tiny, change):
+    write_json(tmp_path / "summary.json", {"mean_test_token_acc": 0.5, "config": fingerprint(tiny())})
+    assert run(tiny(**change), tmp_path)["mean_test_token_acc"] == 0.5
+
+
+def test_summary_without_a_configuration_is_not_reused(tmp_path, tiny):
+    write_json(tmp_path / "summary.json", {"mean_test_token_acc": 0.5})
+    with pytest.raises(ConfigError, match="records no configuration"):
+        run(tiny(), tmp_path)
+
+
+def test_relaunch_refuses_other_settings_keeps_hydra_files_and_overwrite_replaces(tmp_path, cache):
+    """The real command: same settings are skipped, other settings refused in one line with
+    .hydra/ and results untouched, overwrite=true runs the new settings."""
+    run_dir = tmp_path / "run"
+    assert Launch(run_dir, [*TOY, "train.steps=20"], cache).finish()[0] == 0
+    kept = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != "run.log"}
+    assert {Path(".hydra/config.yaml"), Path(".hydra/overrides.yaml"), Path("summary.json")} <= set(kept)
+
+    rc, _, err = Launch(run_dir, [*TOY, "train.steps=30", "task=copy"], cache).finish()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2 and len(lines) == 1, err
+    assert "task.name: 'reverse_string' there, 'copy' now" in lines[0] and "train.steps: 20 there, 30 now" in lines[0]
+    rc, out, _ = Launch(run_dir, [*TOY, "train.steps=20"], cache).finish()
+    assert rc == 0 and "run already finished" in out
+    assert {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*")
+            if p.is_file() and p.name != "run.log"} == kept
+
+    assert Launch(run_dir, [*TOY, "train.steps=30", "task=copy", "overwrite=true"], cache).finish()[0] == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["task"] == "copy" and summary["steps"] == 30
+    assert "task=copy" in (run_dir / ".hydra" / "overrides.yaml").read_text()
 
 
 def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
