@@ -125,7 +125,7 @@ def cmd_plot(args) -> None:
 
 def cmd_report(args) -> None:
     """Collect, plot, write the per-length table and print the per-configuration summary."""
-    from lengthgen.collect import varying_columns, write_tables
+    from lengthgen.collect import time_spent, varying_columns, write_tables
     from lengthgen.plots import config_label, plot_curves
 
     root = Path(args.dir)
@@ -146,6 +146,10 @@ def cmd_report(args) -> None:
     for config, row in means.iterrows():
         print(f"{config:<28} {row.mean_test_token_acc:>14.3f} {row.mean_test_seq_acc:>10.3f} "
               f"{row.generalization_length:>11.1f}")
+    spent = time_spent(summaries)
+    print(f"{spent['runs']} runs: training {spent['train_seconds']:.1f} s and evaluation {spent['eval_seconds']:.1f} s, "
+          f"including {spent.get('compile_seconds', 0):.1f} s building programs ({spent.get('compiled_programs', 0):.0f} "
+          f"compiled, {spent.get('loaded_programs', 0):.0f} loaded from the cache)")
     print(f"wrote {plot}, {root / 'table.csv'}, {root / 'results.parquet'}, {root / 'summary.csv'}")
 
 

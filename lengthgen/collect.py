@@ -12,6 +12,8 @@ from lengthgen.errors import ConfigError
 from lengthgen.results import write_bytes, write_csv
 
 SUMMARY_METRICS = ["mean_test_token_acc", "mean_test_seq_acc", "generalization_length"]
+# Per run (repeated on each of its seeds' rows): where its time went.
+RUN_COSTS = ["train_seconds", "eval_seconds", "compile_seconds", "compiled_programs", "loaded_programs"]
 
 
 def flatten(node: dict, prefix: str = "cfg.") -> dict[str, object]:
@@ -45,11 +47,16 @@ def collect(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         except (OSError, ValueError, yaml.YAMLError) as exc:
             raise ConfigError(f"unreadable run {run_dir}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
         run = str(run_dir.relative_to(root)) if run_dir != Path(root) else "."
-        curves.append(curve.assign(run=run, **{k: [v] * len(curve) for k, v in cfg.items() if k != "cfg.seed"}))
+        curve = curve.assign(run=run, **{k: [v] * len(curve) for k, v in cfg.items() if k != "cfg.seed"})
+        if "lr" in curve:  # a run of several learning rates: each row's own
+            curve["cfg.train.lr"] = curve["lr"]
+        curves.append(curve)
         for row in summary["per_seed"]:
             summaries.append({"run": run, "task": summary["task"], "model": summary["model"],
                               "position": summary["position"], **row,
-                              **{k: v for k, v in cfg.items() if k != "cfg.seed"}})
+                              **{k: summary.get(k) for k in RUN_COSTS},
+                              **{k: v for k, v in cfg.items() if k != "cfg.seed"},
+                              **({"cfg.train.lr": row["lr"]} if "lr" in row else {})})
     if not curves:
         raise FileNotFoundError(f"no finished runs (summary.json) under {root}")
     return pd.concat(curves, ignore_index=True), pd.DataFrame(summaries)
@@ -63,6 +70,12 @@ def varying_columns(frame: pd.DataFrame) -> list[str]:
     """
     return [c for c in frame.columns if c.startswith("cfg.") and c != "cfg.train.seeds"
             and frame[c].notna().all() and frame[c].map(str).nunique() > 1]
+
+
+def time_spent(summaries: pd.DataFrame) -> dict[str, float]:
+    """Totals over the runs of `summaries` (one row per run and seed) of RUN_COSTS."""
+    runs = summaries.drop_duplicates("run")
+    return {"runs": len(runs), **{k: float(runs[k].fillna(0).sum()) for k in RUN_COSTS if k in runs}}
 
 
 def write_tables(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -61,6 +61,10 @@ class TrainConfig:
     loses at most 500 steps (about half a minute on two CPU cores at the
     default sizes) while saving, an fsync'ed write of parameters and optimizer
     state, stays rare.
+
+    lrs: learning rates trained together in one program, like `seeds`: one model per
+    (lr, seed), each with the results it would have in a run of its own (up to float
+    rounding); empty = just `lr`.
     """
 
     max_length: int = 16
@@ -75,6 +79,7 @@ class TrainConfig:
     chunk_steps: int = 25
     buckets: int = 2
     seeds: int = 1
+    lrs: tuple[float, ...] = ()
     checkpoint_every: int = 500
 
 
@@ -124,6 +129,15 @@ class RunConfig:
     @property
     def seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.train.seeds)]
+
+    @property
+    def lrs(self) -> list[float]:
+        return list(self.train.lrs) or [self.train.lr]
+
+    @property
+    def models(self) -> list[tuple[float, int]]:
+        """(lr, seed) of every model the run trains, learning rates outermost."""
+        return [(lr, seed) for lr in self.lrs for seed in self.seeds]
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "RunConfig":
@@ -194,8 +208,11 @@ def validate(cfg: RunConfig) -> None:
     for key, value in _floats(cfg):
         if not math.isfinite(value):
             raise ConfigError(f"{key} must be a finite number, got {value}")
-    if not t.lr > 0:
-        raise ConfigError(f"train.lr must be > 0, got {t.lr}")
+    for key, value in [("train.lr", t.lr), *((f"train.lrs[{i}]", lr) for i, lr in enumerate(t.lrs))]:
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{key} must be a finite number > 0, got {value}")
+    if len(set(t.lrs)) < len(t.lrs):
+        raise ConfigError(f"train.lrs must not repeat a value, got {list(t.lrs)}")
     for key, value in {"seed": cfg.seed, "eval.seed": e.seed}.items():
         if value < 0:
             raise ConfigError(f"{key} must be >= 0, got {value}")

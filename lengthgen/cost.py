@@ -59,7 +59,7 @@ def bucket_rows(built, size: int) -> int:
     """Instances per evaluation batch at `size` slots: as many as eval.batch_size allows with
     the attention logits held at once within ATTENTION_BUDGET and one layer's activations
     within ACTIVATION_BUDGET."""
-    net, seeds = built.net, len(built.cfg.seeds)
+    net, seeds = built.net, len(built.cfg.models)
     per_row = seeds * size * activation_floats(built.cfg.model)
     rows = min(built.cfg.eval.batch_size, ACTIVATION_BUDGET // per_row)
     if built.model.attention:
@@ -91,7 +91,7 @@ def batch_bytes(built, rows: int, slots: int, train: bool, logit_rows: int | Non
     `logit_rows`: queries whose logits a head holds at once (all `slots` unless
     attention runs in query blocks); a training step keeps every layer's.
     """
-    m, seeds = built.cfg.model, len(built.cfg.seeds)
+    m, seeds = built.cfg.model, len(built.cfg.models)
     per_token = activation_floats(m) * FLOAT
     layers_kept = m.layers if train else 1
     total = seeds * rows * slots * per_token * layers_kept
@@ -116,7 +116,7 @@ def eval_tflop(built, lengths: list[int], slots_of) -> float:
         last = lengths[min(i + step, len(lengths)) - 1]
         total += count * forward_flops(built.cfg.model, built.model.attention, slots_of(last), task.vocab_size)
     sets = 1 + len(task.eval_variants)
-    return total * e.samples_per_length * len(built.cfg.seeds) * sets / 1e12
+    return total * e.samples_per_length * len(built.cfg.models) * sets / 1e12
 
 
 def check_budget(built) -> None:
@@ -130,8 +130,8 @@ def check_budget(built) -> None:
     if need > limit:
         raise ConfigError(
             f"a training batch at train.max_length={cfg.train.max_length} ({train_slots} slots, "
-            f"train.batch_size={cfg.train.batch_size}, {len(cfg.seeds)} seed(s)) needs about {need / GIB:.1f} GiB, "
-            f"over the {where}; lower train.max_length, train.batch_size or train.seeds")
+            f"train.batch_size={cfg.train.batch_size}, {len(cfg.models)} model(s)) needs about {need / GIB:.1f} GiB, "
+            f"over the {where}; lower train.max_length, train.batch_size, train.seeds or train.lrs")
     eval_slots = seq_len(built.task, cfg.eval.max_length)
     rows = bucket_rows(built, eval_slots)
     need = batch_bytes(built, rows, eval_slots, train=False, logit_rows=logit_rows(built, eval_slots))

@@ -170,18 +170,19 @@ class TrainStream:
         return int(rng_for(BUCKET_STREAM, chunk).choice(len(self.buckets), p=self.bucket_p))
 
     def chunk(self, seeds: list[int], chunk: int) -> tuple[int, Example]:
-        """Examples for steps [chunk*K, (chunk+1)*K) of every seed: arrays SxKxBx..."""
+        """Examples for steps [chunk*K, (chunk+1)*K) of every seed: arrays SxKxBx... (a seed
+        listed twice, for two models of one seed, is sampled once)."""
         b = self.bucket_of_chunk(chunk)
         group, size = self.buckets[b], self.sizes[b]
-        per_seed = []
-        for seed in seeds:
+        per_seed = {}
+        for seed in dict.fromkeys(seeds):
             steps = []
             for step in range(chunk * self.chunk_steps, (chunk + 1) * self.chunk_steps):
                 rng = rng_for(TRAIN_STREAM, seed, step)
                 length = group[int(rng.integers(len(group)))]
                 steps.append(encode(self.task, self.task.sample(rng, length, self.batch_size), length, self.layout, size))
-            per_seed.append(stack(steps))
-        return b, stack(per_seed)
+            per_seed[seed] = stack(steps)
+        return b, stack([per_seed[seed] for seed in seeds])
 
 
 def eval_batch(task: Task, length: int, samples: int, seed: int) -> Batch:

@@ -22,7 +22,7 @@ from lengthgen.train import Program, raw_key
 
 SMALL_SLOTS = 32
 
-CURVE_COLUMNS = ["task", "model", "position", "seed", "eval_set", "length", "split", "n", "tokens", "token_errors",
+CURVE_COLUMNS = ["task", "model", "position", "lr", "seed", "eval_set", "length", "split", "n", "tokens", "token_errors",
                  "token_acc", "token_acc_lo", "token_acc_hi", "seq_acc", "seq_acc_lo", "seq_acc_hi"]
 
 
@@ -51,20 +51,20 @@ def eval_buckets(built, lengths: list[int], task: Task) -> list[list[int]]:
 
 def evaluate(program: Program, params, lengths: list[int], progress: Iterable | None = None,
              task: Task | None = None) -> dict[int, np.ndarray]:
-    """Per length, an array Sx3 (per seed): correct tokens, scored tokens, correct sequences.
+    """Per length, an array Mx3 (per model): correct tokens, scored tokens, correct sequences.
 
     `task` defaults to the run's task; pass a variant to evaluate another set.
     """
     built = program.built
     task = task or built.task
-    e, seeds = built.cfg.eval, len(built.cfg.seeds)
+    e, models = built.cfg.eval, len(built.cfg.models)
     out: dict[int, np.ndarray] = {}
     for group in eval_buckets(built, lengths, task):
         size = max(seq_len(task, n) for n in group)
         rows = bucket_rows(built, size)
         for n in group:
             batch = eval_batch(task, n, e.samples_per_length, e.seed)
-            totals = np.zeros((seeds, 3), np.int64)
+            totals = np.zeros((models, 3), np.int64)
             for b, start in enumerate(range(0, e.samples_per_length, rows)):
                 part = type(batch)(*(a[start:start + rows] for a in batch))
                 ex = encode(task, part, n, built.layout, size, rows)
@@ -78,16 +78,16 @@ def evaluate(program: Program, params, lengths: list[int], progress: Iterable | 
 
 
 def curve_table(built, stats: dict[int, np.ndarray], eval_set: str = "default") -> pd.DataFrame:
-    """Tidy per-length rows (one per seed and length) with Wilson intervals."""
+    """Tidy per-length rows (one per model (lr, seed) and length) with Wilson intervals."""
     cfg = built.cfg
     rows = []
     for n, per_seed in sorted(stats.items()):
-        for s, seed in enumerate(cfg.seeds):
+        for s, (lr, seed) in enumerate(cfg.models):
             correct, total, seq_ok = (int(v) for v in per_seed[s])
             samples = cfg.eval.samples_per_length
             rows.append({
                 "task": built.task.name, "model": built.model.name, "position": built.position.name,
-                "seed": seed, "eval_set": eval_set, "length": n,
+                "lr": lr, "seed": seed, "eval_set": eval_set, "length": n,
                 "split": "train" if n <= cfg.train.max_length else "test", "n": samples, "tokens": total,
                 "token_errors": total - correct, "token_acc": correct / max(total, 1), **_interval("token_acc", correct, total),
                 "seq_acc": seq_ok / samples, **_interval("seq_acc", seq_ok, samples),

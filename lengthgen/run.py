@@ -47,6 +47,7 @@ from lengthgen.build import Built, build
 from lengthgen.config import RunConfig
 from lengthgen.data import TrainStream
 from lengthgen.errors import ConfigError
+from lengthgen.runtime import CompileCounter
 from lengthgen.results import (CHECKPOINT, read_checkpoint, remove_temp_files, restore_state, save_checkpoint,
                                write_bytes, write_csv, write_json, write_text)
 
@@ -58,28 +59,6 @@ SUMMARY = "summary.json"
 
 class TrainingFailed(FloatingPointError):
     """Training produced a non-finite loss or parameters; the run is marked failed."""
-
-
-class CompileCounter:
-    """Counts XLA backend compilations (every program jax builds) while active."""
-
-    _instance: "CompileCounter | None" = None
-
-    def __init__(self):
-        self.count = 0
-
-    @classmethod
-    def get(cls) -> "CompileCounter":
-        if cls._instance is None:
-            from jax import monitoring
-
-            cls._instance = cls()
-            monitoring.register_event_duration_secs_listener(cls._instance._on_event)
-        return cls._instance
-
-    def _on_event(self, name: str, duration: float, **kwargs) -> None:
-        if name == "/jax/core/compile/backend_compile_duration":
-            self.count += 1
 
 
 def versions() -> dict[str, str]:
@@ -170,6 +149,12 @@ def check_finished(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
     return summary
 
 
+def model_name(cfg: RunConfig, index: int) -> str:
+    """'seed 3', or 'seed 3 (lr 0.001)' in a run of several learning rates."""
+    lr, seed = cfg.models[index]
+    return f"seed {seed}" + (f" (lr {lr:g})" if len(cfg.lrs) > 1 else "")
+
+
 def all_finite(tree) -> bool:
     import jax
 
@@ -198,17 +183,18 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
 
     cfg, t = built.cfg, built.cfg.train
     stream = TrainStream(built.task, built.layout, built.train_lengths, t.buckets, t.batch_size, t.chunk_steps)
-    keys = np.stack([raw_key(seed) for seed in cfg.seeds])
+    inputs = program.model_inputs()
+    seeds = [seed for _, seed in cfg.models]
     size = max(stream.sizes)
     meta = {"train_seconds": 0.0, "config": json.dumps(fingerprint(cfg, with_eval=False), sort_keys=True)}
     if checkpoint is not None:
-        template = jax.eval_shape(lambda k: program.init(k, size), keys)
+        template = jax.eval_shape(lambda k, h: program.init(k, h, size), *inputs)
         state = restore_state(template, checkpoint["state"], str(run_dir / CHECKPOINT))
         meta["train_seconds"] = float(checkpoint["meta"].get("train_seconds", 0.0))
         for key in ("first_loss", "last_loss"):
             meta[key] = checkpoint["meta"].get(key, "null")
     else:
-        state = program.init(keys, size)
+        state = program.init(*inputs, size)
     done = int(np.asarray(state.step)[0])
     saved_step = done if checkpoint is not None else None
     chunks = -(-t.steps // t.chunk_steps)
@@ -222,7 +208,7 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
     bar.update(first * t.chunk_steps)
     for chunk in range(first, chunks):
         start = time.perf_counter()
-        _, examples = stream.chunk(cfg.seeds, chunk)
+        _, examples = stream.chunk(seeds, chunk)
         state, metrics = program.train_chunk(state, examples)
         loss = np.asarray(metrics["loss"])
         elapsed += time.perf_counter() - start
@@ -232,8 +218,8 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
         if not np.all(np.isfinite(loss)):
             seed_idx, offset = min(zip(*np.nonzero(~np.isfinite(loss))), key=lambda so: (so[1], so[0]))
             step = chunk * t.chunk_steps + int(offset) + 1
-            fail(run_dir, f"non-finite loss ({loss[seed_idx, offset]}) at step {step} of seed {cfg.seeds[seed_idx]}",
-                 step, cfg.seeds[seed_idx], saved_step)
+            fail(run_dir, f"non-finite loss ({loss[seed_idx, offset]}) at step {step} of {model_name(cfg, seed_idx)}",
+                 step, seeds[seed_idx], saved_step)
         acc = float(np.asarray(metrics["acc"])[:, -1].mean())
         bar.set_postfix(loss=f"{loss[:, -1].mean():.3f}", acc=f"{acc:.3f}")
         bar.update(t.chunk_steps)
@@ -253,7 +239,7 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
     jax.block_until_ready(state.params)
     if not every and not all_finite(jax.device_get(state.params)):
         fail(run_dir, f"non-finite parameters at step {chunks * t.chunk_steps}", chunks * t.chunk_steps, None, None)
-    unknown = [float("nan")] * len(cfg.seeds)
+    unknown = [float("nan")] * len(cfg.models)
     losses = {f"train_loss_{which}": json.loads(meta.get(f"{which}_loss", "null")) or unknown
               for which in ("first", "last")}
     return state.params, elapsed, losses
@@ -288,8 +274,8 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
         log.info("retrying a failed run: %s", (run_dir / FAILED).read_text().strip().replace("\n", " "))
     for name, text in (files or {}).items():
         write_text(run_dir / name, text)
-    counter = CompileCounter.get()
-    compiled_before = counter.count
+    compiles = CompileCounter.get()
+    compiles_before = compiles.totals()
     program = Program(built)
     params, train_seconds, losses = train(built, program, run_dir, checkpoint)
 
@@ -305,15 +291,16 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     write_csv(run_dir / "curve.csv", curve)
 
     per_seed = []
-    for i, (seed, rows) in enumerate(curve.groupby("seed", sort=True)):
-        per_seed.append({"seed": int(seed), **summarize(rows, cfg.train.max_length),
+    for i, (lr, seed) in enumerate(cfg.models):
+        rows = curve[(curve.lr == lr) & (curve.seed == seed)]
+        per_seed.append({"lr": lr, "seed": seed, **summarize(rows, cfg.train.max_length),
                          **{key: float(values[i]) for key, values in losses.items()}})
     means = {k: float(np.mean([p[k] for p in per_seed])) for k in SUMMARY_MEANS}
     summary = {
         "task": built.task.name, "model": built.model.name, "position": built.position.name,
         "seeds": cfg.seeds, "train_max_length": cfg.train.max_length, "eval_max_length": cfg.eval.max_length,
         **means, "per_seed": per_seed, "steps": cfg.train.steps, "train_seconds": round(train_seconds, 3),
-        "eval_seconds": round(eval_seconds, 3), "compiled_programs": counter.count - compiled_before,
+        "eval_seconds": round(eval_seconds, 3), **compiles.since(compiles_before),
         "versions": versions(), "git_commit": git_commit(), "config": fingerprint(cfg),
     }
     if built.position.diagnostics is not None:
@@ -323,9 +310,10 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
                 title=f"{built.task.name} / {built.model.name}")
     write_json(run_dir / SUMMARY, summary)
     finish(run_dir)
-    log.info("mean test acc %.3f (token) %.3f (seq), generalization length %s, %d programs compiled",
-             summary["mean_test_token_acc"], summary["mean_test_seq_acc"], summary["generalization_length"],
-             summary["compiled_programs"])
+    log.info("mean test acc %.3f (token) %.3f (seq), generalization length %s; %d programs compiled, %d loaded "
+             "from the cache, %.1f s", summary["mean_test_token_acc"], summary["mean_test_seq_acc"],
+             summary["generalization_length"], summary["compiled_programs"], summary["loaded_programs"],
+             summary["compile_seconds"])
     return summary
 
 

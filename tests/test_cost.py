@@ -22,8 +22,8 @@ def test_memory_estimates_are_within_a_small_factor_of_xla(position):
     program = Program(built)
     stream = TrainStream(built.task, built.layout, [48], 1, 16, 2)
     slots = stream.sizes[0]
-    state = program.init(np.stack([raw_key(0)]), slots)
-    _, chunk = stream.chunk(cfg.seeds, 0)
+    state = program.start(slots)
+    _, chunk = stream.chunk([0], 0)
     xla = program.train_chunk.lower(state, chunk).compile().memory_analysis().temp_size_in_bytes
     assert 0.5 < batch_bytes(built, 16, slots, train=True) / xla < 2.5
 

@@ -76,7 +76,7 @@ def tiny_program(model: str, position: str):
     built = build(tiny_config(model=model, position=position, n=4, m=12))
     program = Program(built)
     task = built.task
-    state = program.init(np.stack([raw_key(7)]), seq_len(task, 12))
+    state = program.start(seq_len(task, 12), [(1e-3, 7)])
     params = jax.tree.map(lambda a: a[0], state.params)
 
     @jax.jit

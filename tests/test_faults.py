@@ -35,7 +35,7 @@ from lengthgen.evaluate import CURVE_COLUMNS
 from lengthgen.results import (CHECKPOINT, read_checkpoint, remove_temp_files, save_checkpoint, write_bytes,
                                write_json)
 from lengthgen.run import FAILED, TrainingFailed, checkpoint_interval, fingerprint, run
-from lengthgen.train import Program
+from lengthgen.train import Functions, functions
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -244,8 +244,8 @@ def test_nan_loss_from_the_cli_fails_with_one_line(tmp_path, cache):
 
 
 def poison_after(step: int, target: str):
-    """A Program._train_step that, from `step` on, makes the loss (or only the parameters) NaN."""
-    original = Program._train_step
+    """A Functions._train_step that, from `step` on, makes the loss (or only the parameters) NaN."""
+    original = Functions._train_step
 
     def poisoned(self, state, ex):
         new, metrics = original(self, state, ex)
@@ -258,13 +258,21 @@ def poison_after(step: int, target: str):
     return poisoned
 
 
+@pytest.fixture
+def fresh_functions():
+    """No jitted functions of earlier tests, before and after: a patched step must be traced."""
+    functions.cache_clear()
+    yield
+    functions.cache_clear()
+
+
 @pytest.mark.parametrize("target, failed_step, reason", [("loss", 16, "non-finite loss (nan) at step 16 of seed 0"),
                                                          ("params", 20, "non-finite parameters at step 20")])
-def test_nan_keeps_the_last_good_checkpoint(monkeypatch, tmp_path, tiny, target, failed_step, reason):
+def test_nan_keeps_the_last_good_checkpoint(monkeypatch, fresh_functions, tmp_path, tiny, target, failed_step, reason):
     cfg = tiny(train=TrainConfig(max_length=4, steps=30, batch_size=8, chunk_steps=10, warmup_steps=5,
                                         buckets=1, checkpoint_every=10))
     poison_from = 15 if target == "loss" else 19
-    monkeypatch.setattr(Program, "_train_step", poison_after(poison_from, target))
+    monkeypatch.setattr(Functions, "_train_step", poison_after(poison_from, target))
     with pytest.raises(TrainingFailed, match=re.escape(reason)) as info:
         run(cfg, tmp_path)
     assert "\n" not in str(info.value) and "last good checkpoint at step 10" in str(info.value)
@@ -277,6 +285,7 @@ def test_nan_keeps_the_last_good_checkpoint(monkeypatch, tmp_path, tiny, target,
 
     if target == "loss":
         monkeypatch.undo()
+        functions.cache_clear()
         summary = run(cfg, tmp_path)
         assert np.isfinite(summary["mean_test_token_acc"])
         assert not (tmp_path / FAILED).exists() and not (tmp_path / CHECKPOINT).exists()

@@ -1,6 +1,7 @@
 """Models and the jitted training program: causality, padding, several seeds at once."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -22,7 +23,7 @@ def programs():
     out = {}
     for kind in ("encoder", "decoder", "lstm"):
         program = Program(build(tiny_config(model=kind, position="rope" if kind != "lstm" else "none")))
-        state = program.init(np.stack([raw_key(0)]), 12)
+        state = program.start(12)
         out[kind] = (program, jax.tree.map(lambda a: a[0], state.params))
     return out
 
@@ -65,7 +66,7 @@ def test_seeds_train_independently_in_one_program():
 
     program = Program(build(tiny_config(position="alibi")))
     stream = TrainStream(program.built.task, "placeholder", [1, 2, 3, 4], 1, 8, 10)
-    state = program.init(np.stack([raw_key(s) for s in (0, 1)]), max(stream.sizes))
+    state = program.start(max(stream.sizes), [(1e-3, 0), (1e-3, 1)])
     p0 = jax.tree.map(np.asarray, state.params)
     _, chunk = stream.chunk([0, 1], 0)
     state, metrics = program.train_chunk(state, chunk)
@@ -83,7 +84,7 @@ def test_no_distractor_formats_hide_all_but_the_last_two_slots():
 
     program = Program(build(tiny_config(task={"name": "parity", "format": "no_distractor"}, model="decoder")))
     assert program.built.net.window == 2
-    params = jax.tree.map(lambda a: a[0], program.init(np.stack([raw_key(0)]), 12).params)
+    params = jax.tree.map(lambda a: a[0], program.start(12).params)
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, 2, (2, 12)).astype(np.int32)
     changed = tokens.copy()
@@ -93,3 +94,84 @@ def test_no_distractor_formats_hide_all_but_the_last_two_slots():
     assert not np.allclose(a[:, 6], b[:, 6], atol=1e-5)
     with pytest.raises(ConfigError, match="needs a causal attention model"):
         build(tiny_config(task={"name": "variable_assignment", "format": "no_distractor"}, model="lstm"))
+
+
+def test_learning_rates_trained_together_match_separate_runs():
+    """Models (lr, seed) of one program train as they would alone, up to float rounding: the same
+    losses and predictions. (Parameters that the loss does not depend on drift apart: Adam turns
+    their rounding-level gradients into steps of about lr.)"""
+    from tests.conftest import tiny_config
+
+    models = [(1e-3, 0), (3e-3, 1), (1e-2, 1)]
+    program = Program(build(tiny_config(position="alibi")))
+    stream = TrainStream(program.built.task, "placeholder", [1, 2, 3, 4], 1, 8, 10)
+    _, chunk = stream.chunk([seed for _, seed in models], 0)
+    together, metrics = program.train_chunk(program.start(max(stream.sizes), models), chunk)
+    tokens = chunk.tokens_BxS[0, -1]
+    length = int(chunk.length[0, -1])
+    logits = [logits_of(program, jax.tree.map(lambda a, i=i: a[i], together.params), tokens, length)
+              for i in range(len(models))]
+    for i, model in enumerate(models):
+        _, alone_chunk = stream.chunk([model[1]], 0)
+        alone, alone_metrics = program.train_chunk(program.start(max(stream.sizes), [model]), alone_chunk)
+        np.testing.assert_allclose(np.asarray(alone_metrics["loss"])[0], np.asarray(metrics["loss"])[i], rtol=1e-5)
+        np.testing.assert_allclose(logits_of(program, jax.tree.map(lambda a: a[0], alone.params), tokens, length),
+                                   logits[i], atol=1e-4)
+    assert not np.allclose(logits[1], logits[2], atol=1e-3), "another lr must give another model"
+
+
+def test_hyperparameters_are_inputs_of_the_training_program():
+    """Learning rate, schedule, steps, warmup, weight decay and clipping leave the compiled
+    training chunk unchanged, so sweeps over them share one program."""
+    from lengthgen.config import TrainConfig
+    from tests.conftest import tiny_config
+
+    def chunk_hlo(batch=8, **train):
+        program = Program(build(tiny_config(train=TrainConfig(max_length=4, batch_size=batch, chunk_steps=10,
+                                                               buckets=1, **train))))
+        stream = TrainStream(program.built.task, "placeholder", [1, 2, 3, 4], 1, batch, 10)
+        _, chunk = stream.chunk([0], 0)
+        return program.train_chunk.lower(program.start(max(stream.sizes)), chunk).as_text()
+
+    base = chunk_hlo(lr=1e-3, steps=100)
+    assert chunk_hlo(lr=3e-2, steps=700, warmup_steps=7, schedule="cosine", weight_decay=0.1, grad_clip=0.0) == base
+    assert chunk_hlo(batch=4, lr=1e-3, steps=100) != base
+
+
+def optax_adamw(t):
+    """The optimizer as optax composes it (the reference for apply_adamw)."""
+    import optax
+
+    if t.schedule == "cosine":
+        lr = optax.warmup_cosine_decay_schedule(0.0, t.lr, max(t.warmup_steps, 1), max(t.steps, t.warmup_steps + 1))
+    else:
+        lr = optax.join_schedules([optax.linear_schedule(0.0, t.lr, max(t.warmup_steps, 1)),
+                                   optax.constant_schedule(t.lr)], [max(t.warmup_steps, 1)])
+    parts = [optax.clip_by_global_norm(t.grad_clip)] if t.grad_clip > 0 else []
+    return optax.chain(*parts, optax.adamw(lr, weight_decay=t.weight_decay))
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+@pytest.mark.parametrize("grad_clip, weight_decay", [(1.0, 0.0), (0.0, 0.1), (0.05, 0.01)])
+def test_adamw_with_settings_as_inputs_matches_optax(schedule, grad_clip, weight_decay):
+    import optax
+
+    from lengthgen.config import TrainConfig
+    from lengthgen.train import ADAM, apply_adamw, hyperparams
+
+    t = TrainConfig(lr=3e-2, warmup_steps=5, steps=30, schedule=schedule, grad_clip=grad_clip,
+                    weight_decay=weight_decay)
+    rng = np.random.default_rng(0)
+    params = {"w": rng.normal(size=(4, 3)).astype(np.float32), "b": rng.normal(size=3).astype(np.float32)}
+    tx = optax_adamw(t)
+    ref, ref_state = params, tx.init(params)
+    ours, ours_state = params, ADAM.init(params)
+    h = {k: jnp.asarray(v) for k, v in hyperparams(t, t.lr).items()}
+    for step in range(t.steps):
+        grads = {k: rng.normal(size=v.shape).astype(np.float32) * 0.3 for k, v in params.items()}
+        updates, ref_state = tx.update(grads, ref_state, ref)
+        ref = optax.apply_updates(ref, updates)
+        ours, ours_state = apply_adamw(ours, grads, ours_state, jnp.int32(step), h)
+    for k in params:
+        np.testing.assert_allclose(np.asarray(ours[k]), np.asarray(ref[k]), rtol=2e-5, atol=1e-6)
+    assert not np.allclose(np.asarray(ours["w"]), params["w"], atol=1e-2)

@@ -86,8 +86,8 @@ def _loss_parts(attention, name="rope"):
     program = Program(b)
     ex = encode(b.task, b.task.sample(np.random.default_rng(0), 4, 4), 4, b.layout, 10)
     params = program.net.init(jax.random.key(0), ex.tokens_BxS, jnp.arange(10), ex.length)["params"]
-    train, _ = program._loss(params, ex, jax.random.key(1), True)
-    test, _ = program._loss(params, ex, jax.random.key(1), False)
+    train, _ = program.loss(params, ex, jax.random.key(1), True)
+    test, _ = program.loss(params, ex, jax.random.key(1), False)
     sown = program.net.apply({"params": params}, ex.tokens_BxS, jnp.arange(10), ex.length, True,
                              rngs={"dropout": jax.random.key(2)}, mutable=["losses"])[1]
     return float(train), float(test), sum(float(v.sum()) for v in jax.tree.leaves(sown))
@@ -105,7 +105,7 @@ def test_loss_with_auxiliary_terms_is_jittable():
     program = Program(b)
     ex = encode(b.task, b.task.sample(np.random.default_rng(0), 4, 4), 4, b.layout, 10)
     params = program.net.init(jax.random.key(0), ex.tokens_BxS, jnp.arange(10), ex.length)["params"]
-    grads = jax.jit(jax.grad(lambda p: program._loss(p, ex, jax.random.key(1), True)[0]))(params)
+    grads = jax.jit(jax.grad(lambda p: program.loss(p, ex, jax.random.key(1), True)[0]))(params)
     assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
 
 
