@@ -60,20 +60,23 @@ def program_compile_seconds(name: str, model: ModelConfig, length: int, batch: i
     size = stream.sizes[0]
     eval_size = seq_len(built.task, eval_length)
     rows = bucket_rows(built, eval_size)
-    keys, hyper = program.model_inputs()
-    state = program.init(keys, hyper, size)
     _, chunk = stream.chunk([0], 0)
     ex = encode(built.task, eval_batch(built.task, eval_length, rows, 0), eval_length, built.layout, eval_size, rows)
     out = {}
-    for what, fn, args in (("init", program.init, (keys, hyper, size)), ("train_chunk", program.train_chunk, (state, chunk)),
-                           ("eval_batch", program.eval_batch, (state.params, ex, raw_key(1)))):
+
+    def timed(what: str, fn, *args):
         start = time.perf_counter()
         lowered = fn.lower(*args)
-        traced = time.perf_counter() - start
+        out[f"{name}_{what}_trace_s"] = time.perf_counter() - start
         start = time.perf_counter()
         lowered.compile()
-        out[f"{name}_{what}_trace_s"] = traced
         out[f"{name}_{what}_compile_s"] = time.perf_counter() - start
+
+    keys, hyper = program.model_inputs()
+    timed("init", program.init, keys, hyper, size)
+    state = program.init(keys, hyper, size)
+    timed("train_chunk", program.train_chunk, state, chunk)
+    timed("eval_batch", program.eval_batch, state.params, ex, raw_key(1))
     return out
 
 

@@ -125,7 +125,7 @@ def cmd_plot(args) -> None:
 
 def cmd_report(args) -> None:
     """Collect, plot, write the per-length table and print the per-configuration summary."""
-    from lengthgen.collect import time_spent, varying_columns, write_tables
+    from lengthgen.collect import GENERALIZES_AT, seed_robustness, time_spent, varying_columns, write_tables
     from lengthgen.plots import config_label, plot_curves
 
     root = Path(args.dir)
@@ -142,15 +142,29 @@ def cmd_report(args) -> None:
     summaries = summaries.assign(config=config_label(summaries, [c for c in group if c in summaries] or ["position"]))
     means = summaries.groupby("config", sort=True)[["mean_test_token_acc", "mean_test_seq_acc",
                                                     "generalization_length"]].mean()
-    print(f"{'config':<28} {'test token acc':>14} {'test exact':>10} {'gen. length':>11}")
+    robust = seed_robustness(summaries)
+    width = max(28, *(len(c) for c in means.index))
+    print(f"{'config':<{width}} {'test token acc':>14} {'test exact':>10} {'gen. length (sd)':>16} "
+          f"{f'seeds >= {GENERALIZES_AT:g} N':>14}")
     for config, row in means.iterrows():
-        print(f"{config:<28} {row.mean_test_token_acc:>14.3f} {row.mean_test_seq_acc:>10.3f} "
-              f"{row.generalization_length:>11.1f}")
+        r = robust.loc[config]
+        spread = f"{row.generalization_length:.1f} ({r.gen_length_sd:.1f})"
+        print(f"{config:<{width}} {row.mean_test_token_acc:>14.3f} {row.mean_test_seq_acc:>10.3f} {spread:>16} "
+              f"{f'{int(r.generalizing)}/{int(r.seeds)}':>14}")
     spent = time_spent(summaries)
     print(f"{spent['runs']} runs: training {spent['train_seconds']:.1f} s and evaluation {spent['eval_seconds']:.1f} s, "
           f"including {spent.get('compile_seconds', 0):.1f} s building programs ({spent.get('compiled_programs', 0):.0f} "
           f"compiled, {spent.get('loaded_programs', 0):.0f} loaded from the cache)")
     print(f"wrote {plot}, {root / 'table.csv'}, {root / 'results.parquet'}, {root / 'summary.csv'}")
+
+
+def cmd_verdict(args) -> None:
+    from lengthgen.verdict import verdict
+
+    passed, lines = verdict(Path(args.spec), Path(args.results_dir))
+    print("\n".join(lines))
+    if not passed:
+        sys.exit(1)
 
 
 def _single(frame, column):
@@ -197,6 +211,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("report", help="collect + plot + per-length table.csv + printed summary")
     s.add_argument("dir")
     s.set_defaults(func=cmd_report)
+    s = sub.add_parser("verdict", help="check a study's claims file against the runs under RESULTS_DIR "
+                                       "(one PASS/FAIL line per claim; exit 1 on any FAIL)")
+    s.add_argument("spec")
+    s.add_argument("results_dir")
+    s.set_defaults(func=cmd_verdict)
     return p
 
 

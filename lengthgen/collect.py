@@ -72,6 +72,20 @@ def varying_columns(frame: pd.DataFrame) -> list[str]:
             and frame[c].notna().all() and frame[c].map(str).nunique() > 1]
 
 
+GENERALIZES_AT = 1.5
+
+
+def seed_robustness(summaries: pd.DataFrame, by: str = "config", factor: float = GENERALIZES_AT) -> pd.DataFrame:
+    """Per `by` group: how many seeds there are, how many generalize (generalization length >=
+    factor x N) and the spread of the generalization length over seeds."""
+    frame = summaries.assign(generalizes=summaries.generalization_length
+                             >= factor * summaries["cfg.train.max_length"])
+    return frame.groupby(by, sort=True).agg(
+        seeds=("generalizes", "size"), generalizing=("generalizes", "sum"),
+        gen_length_sd=("generalization_length", lambda g: float(g.std(ddof=1)) if len(g) > 1 else 0.0),
+        gen_length_min=("generalization_length", "min"), gen_length_max=("generalization_length", "max"))
+
+
 def time_spent(summaries: pd.DataFrame) -> dict[str, float]:
     """Totals over the runs of `summaries` (one row per run and seed) of RUN_COSTS."""
     runs = summaries.drop_duplicates("run")

@@ -20,7 +20,8 @@ def config_label(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 def plot_curves(curve: pd.DataFrame, path: Path, train_max_length: int | None = None, title: str = "",
                 group_by: list[str] | None = None) -> Path:
-    """Token and sequence accuracy vs length; seeds are averaged, bands are mean Wilson bounds."""
+    """Token and sequence accuracy vs length; seeds are averaged. Dark bands: the mean of the
+    95% Wilson bounds (over instances); light bands, with several seeds: the range over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,7 +34,11 @@ def plot_curves(curve: pd.DataFrame, path: Path, train_max_length: int | None = 
         for label, rows in frame.groupby("label", sort=True):
             mean = rows.groupby("length")[[metric, f"{metric}_lo", f"{metric}_hi"]].mean()
             (line,) = ax.plot(mean.index, mean[metric], label=label, lw=1.6)
-            ax.fill_between(mean.index, mean[f"{metric}_lo"], mean[f"{metric}_hi"], color=line.get_color(), alpha=0.2)
+            ax.fill_between(mean.index, mean[f"{metric}_lo"], mean[f"{metric}_hi"], color=line.get_color(), alpha=0.25)
+            models = [c for c in ("run", "lr", "seed") if c in rows]
+            per_model = rows.groupby([*models, "length"])[metric].mean().groupby("length")
+            if per_model.size().max() > 1:
+                ax.fill_between(mean.index, per_model.min(), per_model.max(), color=line.get_color(), alpha=0.08)
         if train_max_length is not None:
             ax.axvline(train_max_length + 0.5, color="k", ls="--", lw=1, label=f"train N={train_max_length}")
         ax.set(xlabel="length", ylabel=name, ylim=(-0.02, 1.02), title=f"{title} — {name}" if title else name)

@@ -1,0 +1,198 @@
+"""Claims about a study, checked against its results: `lengthgen verdict SPEC RESULTS_DIR`.
+
+A claims file (YAML) lists claims; each is data, not code, so the same file judges the
+study rerun with other tasks, lengths or seeds:
+
+    claims:
+      - id: randomized_rope_beats_rope
+        text: randomized RoPE beats RoPE beyond N on most tasks   # optional
+        metric: token_acc          # a per-length column of curve.csv: token_acc or seq_acc
+        lengths: test              # test (N+1..M), train (1..N) or [lo, hi] in terms of N and M, e.g. [N+1, 2*N]
+        where: {task: [reverse_string, duplicate_string]}         # optional filters on any column
+        compare: {column: position, a: randomized_rope, b: rope}  # a difference a - b, paired
+        per: task                  # judged per group (a column or a list of columns)
+        above: 0.0                 # the group's value must exceed this (or `below:`)
+        require: most              # all | most (more than half) | mean (the mean over groups)
+        test: mean                 # mean (the point estimate) or interval (the whole 95% interval)
+
+Each model (run, lr, seed) contributes its mean of `metric` over the selected lengths
+of the default evaluation set. With `compare`, models of `a` and `b` are paired on the
+`per` columns, lr and seed, and the group's value is the mean paired difference; without
+it, the mean over the group's models. Intervals are 95% Student-t intervals over seeds
+(pairs). Every claim prints one line, PASS or FAIL with the numbers; the command exits 1
+if any claim fails or selects no data.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from lengthgen.errors import ConfigError
+
+# Two-sided 95% Student-t quantiles, df = 1..30; beyond, the normal 1.96.
+T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+       2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+REQUIRE = ("all", "most", "mean")
+TESTS = ("mean", "interval")
+METRICS = ("token_acc", "seq_acc")
+BOUND = re.compile(r"^[\sNM0-9+\-*/().]+$")
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    metric: str
+    lengths: Any = "test"
+    per: tuple[str, ...] = ("task",)
+    where: dict[str, Any] = field(default_factory=dict)
+    compare: dict[str, Any] | None = None
+    above: float | None = None
+    below: float | None = None
+    require: str = "all"
+    test: str = "mean"
+    text: str = ""
+
+
+def mean_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """(mean, low, high): the 95% Student-t interval of the mean (the mean itself for one value)."""
+    values = np.asarray(values, np.float64)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, mean, mean
+    t = T95[len(values) - 2] if len(values) - 1 <= len(T95) else 1.96
+    half = t * float(values.std(ddof=1)) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def load_claims(path: Path) -> list[Claim]:
+    """Parse and check a claims file; a bad entry is a one-line ConfigError naming it."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read claims file {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("claims"), list) or not raw["claims"]:
+        raise ConfigError(f"{path}: expected a mapping with a non-empty list 'claims'")
+    claims = []
+    for i, entry in enumerate(raw["claims"]):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: claim {i + 1} is not a mapping")
+        name = entry.get("id", f"#{i + 1}")
+        unknown = sorted(set(entry) - set(Claim.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"claim '{name}': unknown key '{unknown[0]}'; valid: {', '.join(Claim.__dataclass_fields__)}")
+        per = entry.get("per", "task")
+        claim = Claim(**{**entry, "id": str(name), "per": tuple([per] if isinstance(per, str) else per),
+                         "where": entry.get("where") or {}})
+        check_claim(claim)
+        claims.append(claim)
+    return claims
+
+
+def check_claim(c: Claim) -> None:
+    def bad(message: str):
+        raise ConfigError(f"claim '{c.id}': {message}")
+
+    if c.metric not in METRICS:
+        bad(f"unknown metric '{c.metric}'; valid: {', '.join(METRICS)}")
+    if c.require not in REQUIRE:
+        bad(f"unknown require '{c.require}'; valid: {', '.join(REQUIRE)}")
+    if c.test not in TESTS:
+        bad(f"unknown test '{c.test}'; valid: {', '.join(TESTS)}")
+    if (c.above is None) == (c.below is None):
+        bad("give exactly one of 'above' and 'below'")
+    if c.compare is not None and set(c.compare) != {"column", "a", "b"}:
+        bad("compare needs exactly the keys column, a, b")
+    if not (c.lengths in ("test", "train") or (isinstance(c.lengths, list) and len(c.lengths) == 2
+                                                and all(BOUND.match(str(b)) for b in c.lengths))):
+        bad(f"lengths must be test, train or [lo, hi] in terms of N and M, got {c.lengths!r}")
+
+
+def _bound(expr: Any, n: pd.Series, m: pd.Series) -> pd.Series:
+    """An expression of N and M (checked by BOUND: numbers, N, M and arithmetic only), per row."""
+    return pd.Series(eval(str(expr), {"__builtins__": {}}, {"N": n, "M": m}), index=n.index)  # noqa: S307
+
+
+def model_values(curves: pd.DataFrame, c: Claim) -> pd.DataFrame:
+    """One row per model (run, lr, seed) in the claim's selection: its mean metric over the lengths."""
+    rows = curves[curves.eval_set == "default"] if "eval_set" in curves else curves
+    for column, wanted in c.where.items():
+        if column not in rows:
+            raise ConfigError(f"claim '{c.id}': no column '{column}' in the results")
+        rows = rows[rows[column].isin(wanted if isinstance(wanted, list) else [wanted])]
+    n, m = rows["cfg.train.max_length"], rows["cfg.eval.max_length"]
+    if c.lengths == "test":
+        keep = rows.length > n
+    elif c.lengths == "train":
+        keep = rows.length <= n
+    else:
+        keep = (rows.length >= _bound(c.lengths[0], n, m)) & (rows.length <= _bound(c.lengths[1], n, m))
+    rows = rows[keep]
+    columns = [*c.per, *([c.compare["column"]] if c.compare else [])]
+    missing = [col for col in columns if col not in rows]
+    if missing:
+        raise ConfigError(f"claim '{c.id}': no column '{missing[0]}' in the results")
+    keys = list(dict.fromkeys(["run", *columns, "lr", "seed"]))
+    return rows.groupby([k for k in keys if k in rows], sort=True)[c.metric].mean().reset_index()
+
+
+def judge(curves: pd.DataFrame, c: Claim) -> tuple[bool, str]:
+    """(passed, one line) for one claim."""
+    models = model_values(curves, c)
+    per = list(c.per)
+    if c.compare:
+        col, a, b = c.compare["column"], c.compare["a"], c.compare["b"]
+        pair = [k for k in [*per, "lr", "seed"] if k in models]
+        sides = [models[models[col] == side].groupby(pair)[c.metric].mean().rename(name)
+                 for side, name in ((a, "a"), (b, "b"))]
+        paired = pd.concat(sides, axis=1, join="inner").reset_index()
+        paired["value"] = paired["a"] - paired["b"]
+        what = f"{c.metric}({a}) - {c.metric}({b})"
+    else:
+        paired = models.assign(value=models[c.metric])
+        what = c.metric
+    if paired.empty:
+        return False, f"FAIL {c.id}: no data (check where, compare and lengths against the results)"
+    threshold = c.above if c.above is not None else c.below
+    sign = 1 if c.above is not None else -1
+    groups, parts = [], []
+    for key, rows in paired.groupby(per, sort=True):
+        mean, lo, hi = mean_interval(rows["value"].to_numpy())
+        point = lo if sign > 0 else hi
+        ok = sign * ((point if c.test == "interval" else mean) - threshold) > 0
+        groups.append((mean, ok))
+        label = "/".join(map(str, key if isinstance(key, tuple) else (key,)))
+        parts.append(f"{label} {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] n={len(rows)}{'' if ok else ' (x)'}")
+    passing = sum(ok for _, ok in groups)
+    if c.require == "mean":
+        overall = float(np.mean([mean for mean, _ in groups]))
+        passed = sign * (overall - threshold) > 0
+        summary = f"mean over {len(groups)} {'/'.join(per)} {overall:+.3f}"
+    else:
+        passed = passing == len(groups) if c.require == "all" else passing * 2 > len(groups)
+        summary = f"{passing}/{len(groups)} {'/'.join(per)} pass ({c.require} required)"
+    lengths = c.lengths if isinstance(c.lengths, str) else f"[{c.lengths[0]}, {c.lengths[1]}]"
+    rule = f"{'>' if sign > 0 else '<'} {threshold:g}"
+    return passed, (f"{'PASS' if passed else 'FAIL'} {c.id}: {what} over {lengths} lengths {rule}, by {c.test}; "
+                    f"{summary}: {'; '.join(parts)}")
+
+
+def verdict(spec: Path, results: Path) -> tuple[bool, list[str]]:
+    """(every claim passed, one line per claim) for the claims file and the runs under `results`."""
+    from lengthgen.collect import collect
+
+    claims = load_claims(spec)
+    curves, _ = collect(Path(results))
+    lines, passed = [], True
+    for claim in claims:
+        ok, line = judge(curves, claim)
+        passed &= ok
+        lines.append(line)
+    return passed, lines

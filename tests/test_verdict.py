@@ -1,0 +1,130 @@
+"""lengthgen verdict: claims files judged against fabricated study results with known numbers."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import run_cli
+
+from lengthgen.errors import ConfigError
+from lengthgen.evaluate import CURVE_COLUMNS
+from lengthgen.verdict import load_claims, mean_interval, verdict
+
+N, M = 4, 8
+# token_acc at test lengths (N+1..M) per (task, position, seed); training lengths are all 0.99.
+GAINS = {"reverse_string": 0.2, "duplicate_string": 0.1, "odds_first": -0.1}
+
+
+def accuracy_at_test(task, position, seed):
+    plain = 0.5 + 0.01 * seed
+    if task == "parity_check":
+        return 0.5 + 0.02 * seed
+    return plain + GAINS[task] if position == "randomized_rope" else plain
+
+
+def fabricate(root):
+    """One run directory per (task, position) with 3 seeds, as lengthgen-train writes them."""
+    for task in [*GAINS, "parity_check"]:
+        for position in ("rope", "randomized_rope"):
+            run = root / f"{task}_{position}"
+            run.mkdir(parents=True)
+            config = {"task": {"name": task}, "position": {"name": position}, "seed": 0,
+                      "train": {"max_length": N, "lr": 0.001}, "eval": {"max_length": M}}
+            (run / "config.yaml").write_text(yaml.safe_dump(config))
+            rows = []
+            for seed in range(3):
+                for length in range(1, M + 1):
+                    acc = 0.99 if length <= N else accuracy_at_test(task, position, seed)
+                    rows.append({"task": task, "model": "encoder", "position": position, "lr": 0.001, "seed": seed,
+                                 "eval_set": "default", "length": length, "split": "train" if length <= N else "test",
+                                 "n": 100, "tokens": 100, "token_errors": round(100 * (1 - acc)), "token_acc": acc,
+                                 "token_acc_lo": acc, "token_acc_hi": acc, "seq_acc": acc, "seq_acc_lo": acc,
+                                 "seq_acc_hi": acc})
+            pd.DataFrame(rows, columns=CURVE_COLUMNS).to_csv(run / "curve.csv", index=False)
+            per_seed = [{"lr": 0.001, "seed": s, "mean_test_token_acc": accuracy_at_test(task, position, s),
+                         "mean_test_seq_acc": 0.0, "generalization_length": N} for s in range(3)]
+            (run / "summary.json").write_text(json.dumps({"task": task, "model": "encoder", "position": position,
+                                                          "per_seed": per_seed}))
+    return root
+
+
+def claims_file(tmp_path, *claims):
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump({"claims": list(claims)}))
+    return path
+
+
+BEATS = {"id": "beats", "metric": "token_acc", "lengths": "test", "where": {"task": list(GAINS)},
+         "compare": {"column": "position", "a": "randomized_rope", "b": "rope"}, "per": "task", "above": 0.0}
+
+
+@pytest.mark.parametrize("require, above, passes", [("most", 0.0, True), ("all", 0.0, False),
+                                                    ("mean", 0.0, True), ("mean", 0.1, False)])
+def test_paired_difference_per_task(tmp_path, require, above, passes):
+    root = fabricate(tmp_path / "study")
+    passed, [line] = verdict(claims_file(tmp_path, {**BEATS, "require": require, "above": above}), root)
+    assert passed is passes and line.startswith("PASS beats" if passes else "FAIL beats")
+    assert "reverse_string +0.200 [+0.200, +0.200] n=3" in line
+    assert "odds_first -0.100 [-0.100, -0.100] n=3 (x)" in line
+    if require == "mean":
+        assert f"mean over 3 task {(0.2 + 0.1 - 0.1) / 3:+.3f}" in line
+    else:
+        assert "2/3 task pass" in line
+
+
+def test_bound_claim_per_position_with_intervals(tmp_path):
+    root = fabricate(tmp_path / "study")
+    claim = {"id": "parity_chance", "metric": "token_acc", "where": {"task": "parity_check"},
+             "per": ["task", "position"], "below": 0.6}
+    passed, [line] = verdict(claims_file(tmp_path, claim), root)
+    mean, lo, hi = 0.52, 0.52 - 4.303 * 0.02 / math.sqrt(3), 0.52 + 4.303 * 0.02 / math.sqrt(3)
+    assert passed and f"parity_check/rope {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] n=3" in line
+    strict = {**claim, "below": 0.55, "test": "interval"}
+    passed, [line] = verdict(claims_file(tmp_path, strict), root)
+    assert not passed and "(x)" in line, "the interval's upper end 0.57 is above 0.55"
+
+
+@pytest.mark.parametrize("lengths, value", [("train", 0.99), (["1", "N"], 0.99), (["N+1", "2*N"], 0.5)])
+def test_length_ranges_in_terms_of_n_and_m(tmp_path, lengths, value):
+    root = fabricate(tmp_path / "study")
+    claim = {"id": "range", "metric": "token_acc", "lengths": lengths, "where": {"task": "parity_check", "seed": 0,
+                                                                                  "position": "rope"}, "above": 0.0}
+    _, [line] = verdict(claims_file(tmp_path, claim), root)
+    assert f"parity_check {value:+.3f}" in line
+
+
+def test_a_claim_that_selects_nothing_fails(tmp_path):
+    root = fabricate(tmp_path / "study")
+    passed, [line] = verdict(claims_file(tmp_path, {**BEATS, "where": {"task": "bucket_sort"}}), root)
+    assert not passed and line.startswith("FAIL beats: no data")
+
+
+@pytest.mark.parametrize("claim, message", [
+    ({**BEATS, "metric": "loss"}, "unknown metric 'loss'"),
+    ({**BEATS, "require": "some"}, "unknown require 'some'"),
+    ({**BEATS, "below": 1.0}, "exactly one of 'above' and 'below'"),
+    ({**BEATS, "lengths": ["N+1", "__import__('os')"]}, "lengths must be test, train or [lo, hi]"),
+    ({**BEATS, "compare": {"column": "position", "a": "x"}}, "compare needs exactly the keys"),
+    ({**BEATS, "bogus": 1}, "unknown key 'bogus'"),
+])
+def test_bad_claims_are_one_line_errors(tmp_path, claim, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
+        load_claims(claims_file(tmp_path, claim))
+
+
+def test_mean_interval_matches_the_t_formula():
+    mean, lo, hi = mean_interval([0.1, 0.2, 0.3])
+    assert mean == pytest.approx(0.2) and hi - mean == pytest.approx(4.303 * 0.1 / math.sqrt(3))
+    assert mean_interval([0.4]) == (0.4, 0.4, 0.4)
+
+
+def test_the_command_exits_1_on_a_failed_claim(tmp_path):
+    root = fabricate(tmp_path / "study")
+    ok = run_cli("lengthgen", "verdict", str(claims_file(tmp_path, {**BEATS, "require": "most"})), str(root))
+    assert ok.returncode == 0 and ok.stdout.startswith("PASS beats"), ok.stderr
+    bad = run_cli("lengthgen", "verdict", str(claims_file(tmp_path, {**BEATS, "require": "all"})), str(root))
+    assert bad.returncode == 1 and bad.stdout.startswith("FAIL beats")
+    broken = run_cli("lengthgen", "verdict", str(tmp_path / "missing.yaml"), str(root))
+    assert broken.returncode == 2 and len(broken.stderr.strip().splitlines()) == 1
