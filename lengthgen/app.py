@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lengthgen.errors import ConfigError
+from lengthgen.errors import ConfigError, one_line
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 PROGRESS_AT = 200
@@ -261,11 +261,11 @@ def describe(exc: BaseException, overrides: list[str]) -> str:
     text = str(exc)
     merging = re.match(r"Error merging override (.*)", text)
     if merging and exc.__cause__ is not None:
-        return f"{merging.group(1)}: {one_line(exc.__cause__)}"
+        return f"{merging.group(1)}: {one_line(exc.__cause__, 2)}"
     missing = re.match(r"Could not override '([^']+)'", text)
     if missing:
         return unknown_key(missing.group(1), overrides)
-    return one_line(exc)
+    return one_line(exc, 2)
 
 
 def unknown_key(key: str, overrides: list[str]) -> str:
@@ -289,12 +289,6 @@ def unknown_key(key: str, overrides: list[str]) -> str:
     if not parent:
         valid = [k for k in valid if k != "hydra"]
     return f"unknown config key '{key}'; valid: {', '.join(valid)}"
-
-
-def one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = "; ".join(lines[:2]) if lines else type(exc).__name__
-    return text.replace("\n", " ")
 
 
 def limit_threads(threads: int, job_num: int) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from flax import serialization
 
-from lengthgen.errors import ConfigError
+from lengthgen.errors import ConfigError, one_line
 
 CHECKPOINT = "checkpoint.msgpack"
 TEMP_SUFFIX = ".tmp"
@@ -98,15 +98,3 @@ def restore_state(template: Any, raw_state: Any, where: str = CHECKPOINT) -> Any
             raise ConfigError(f"{where}: {jax.tree_util.keystr(keypath)} has shape {have.shape} {have.dtype}, "
                               f"this run needs {tuple(want.shape)} {want.dtype}; use another output directory")
     return state
-
-
-def load_checkpoint(run_dir: Path, template: Any) -> tuple[Any, dict[str, Any]] | None:
-    raw = read_checkpoint(run_dir)
-    if raw is None:
-        return None
-    return restore_state(template, raw["state"]), raw["meta"]
-
-
-def one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

@@ -24,7 +24,7 @@ from flax import struct
 
 from lengthgen.build import Built
 from lengthgen.config import TrainConfig
-from lengthgen.data import Example
+from lengthgen.data import Example, rng_for
 
 
 @struct.dataclass
@@ -37,9 +37,8 @@ class TrainState:
 
 
 def raw_key(*words: int) -> np.ndarray:
-    """A threefry PRNG key built on the host (no device op, no compilation)."""
-    mixed = np.random.default_rng([int(w) & 0xFFFFFFFF for w in words]).integers(0, 2**32, 2, dtype=np.uint64)
-    return mixed.astype(np.uint32)
+    """A threefry PRNG key built on the host (no device op, no compilation) from integer words."""
+    return rng_for(*words).integers(0, 2**32, 2, dtype=np.uint64).astype(np.uint32)
 
 
 def hyperparams(t: TrainConfig, lr: float) -> dict[str, np.ndarray]:

@@ -48,11 +48,6 @@ def inv_frequencies(head_dim: int, base) -> jax.Array:
     return base ** (-jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim)
 
 
-def rope_angles(pos_S: jax.Array, head_dim: int, base: float) -> jax.Array:
-    """angle[p, i] = p * base^(-2i/head_dim)."""
-    return pos_S.astype(jnp.float32)[:, None] * inv_frequencies(head_dim, base)[None, :]
-
-
 class Rope(Scheme):
     def frequencies(self, head_dim: int):
         """(theta_K2, magnitude): per-pair frequencies and a factor applied to both q and k."""
