@@ -128,3 +128,12 @@ def test_the_command_exits_1_on_a_failed_claim(tmp_path):
     assert bad.returncode == 1 and bad.stdout.startswith("FAIL beats")
     broken = run_cli("lengthgen", "verdict", str(tmp_path / "missing.yaml"), str(root))
     assert broken.returncode == 2 and len(broken.stderr.strip().splitlines()) == 1
+
+
+def test_every_committed_claims_file_is_valid():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parent.parent / "experiments").glob("*/claims.yaml"))
+    assert files
+    for path in files:
+        assert load_claims(path)
