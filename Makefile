@@ -28,7 +28,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(if $(QUICK),--quick,)
-	$(BIN)/python benchmarks/study.py $(if $(QUICK),--quick,)
+	$(if $(QUICK),,$(BIN)/python benchmarks/study.py)
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

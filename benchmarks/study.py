@@ -1,7 +1,7 @@
 """What a whole study costs: compile time per program, and a sweep with programs shared or not.
 
-    python benchmarks/study.py            # compile seconds per program + the study figure (~10 min on 2 cores)
-    python benchmarks/study.py --quick    # compile seconds per program, and a 2-scheme study
+    python benchmarks/study.py            # compile seconds per program + the study figure (~7 min on 2 cores)
+    python benchmarks/study.py --quick    # the same with 2 schemes instead of 4
 
 The study is a sweep of schemes x learning rates x seeds at a small size, run
 through the real `lengthgen-train`:
@@ -11,8 +11,8 @@ through the real `lengthgen-train`:
   separate  one command per (scheme, lr, seed), nothing shared: no cache, one model
             per run (how the original protocol runs its sweeps).
 It prints both wall times, the share of the shared sweep spent building programs,
-and their ratio. `make bench` runs it after the throughput figures; the figures go
-to benchmarks/out/study.json.
+and their ratio. `make bench` (not QUICK=1) runs it after the throughput figures; the
+figures go to benchmarks/out/study.json.
 """
 
 from __future__ import annotations

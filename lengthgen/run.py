@@ -49,7 +49,7 @@ from lengthgen.data import TrainStream
 from lengthgen.errors import ConfigError
 from lengthgen.runtime import CompileCounter
 from lengthgen.results import (CHECKPOINT, read_checkpoint, remove_temp_files, restore_state, save_checkpoint,
-                               write_bytes, write_csv, write_json, write_text)
+                               write_csv, write_json, write_text)
 
 log = logging.getLogger("lengthgen")
 SUMMARY_MEANS = ("mean_test_token_acc", "mean_test_seq_acc", "generalization_length")
@@ -179,7 +179,6 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
     """
     import jax
 
-    from lengthgen.train import raw_key
 
     cfg, t = built.cfg, built.cfg.train
     stream = TrainStream(built.task, built.layout, built.train_lengths, t.buckets, t.batch_size, t.chunk_steps)

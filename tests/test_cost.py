@@ -1,6 +1,5 @@
 """Cost estimates: memory against what XLA allocates, FLOPs against a direct sum, and the refusals."""
 
-import numpy as np
 import pytest
 from conftest import tiny_config
 

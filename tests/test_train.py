@@ -7,7 +7,7 @@ import pytest
 
 from lengthgen.build import build
 from lengthgen.data import TrainStream, encode
-from lengthgen.train import Program, raw_key
+from lengthgen.train import Program
 
 
 def logits_of(program, params, tokens_BxS, length):
