@@ -18,9 +18,10 @@ study rerun with other tasks, lengths or seeds:
 Each model (run, lr, seed) contributes its mean of `metric` over the selected lengths
 of the default evaluation set. With `compare`, models of `a` and `b` are paired on the
 `per` columns, lr and seed, and the group's value is the mean paired difference; without
-it, the mean over the group's models. Intervals are 95% Student-t intervals over seeds
-(pairs). Every claim prints one line, PASS or FAIL with the numbers; the command exits 1
-if any claim fails or selects no data.
+it, the mean over the group's models. Runs of one side that share those keys (runs that
+differ in another setting) are averaged: narrow them with `where` to compare one setting.
+Intervals are 95% Student-t intervals over seeds (pairs). Every claim prints one line,
+PASS or FAIL with the numbers; the command exits 1 if any claim fails or selects no data.
 """
 
 from __future__ import annotations
