@@ -101,6 +101,30 @@ def sweep_dimensions(argv_overrides: list[str]) -> tuple[dict[str, list[str]], A
     return dims, cfg
 
 
+def options_of_swept_groups(argv: list[str]) -> list[str]:
+    """argv with `position.max_len=128` made `++position.max_len=128` where `position=a,b` is swept.
+
+    Hydra composes a sweep's base configuration with each swept group at its default
+    (position=rope), where the option may not exist, and fails there with a multi-line
+    error; `++` sets the option in the base and in every job alike. A job whose scheme has
+    no such option is still refused, by name, in validation."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    items = [(i, a) for i, a in enumerate(argv) if "=" in a and not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for _, a in items])
+    except Exception:  # malformed overrides: validation reports them
+        return argv
+    swept = {o.get_key_element() for o in parsed if o.is_sweep_override() and o.get_key_element() in GROUPS}
+    out = list(argv)
+    for (i, raw), o in zip(items, parsed):
+        if o.type == OverrideType.CHANGE and o.get_key_element().partition(".")[0] in swept \
+                and "." in o.get_key_element():
+            out[i] = f"++{raw}"
+    return out
+
+
 def check_names(overrides: list[str]) -> None:
     from lengthgen import registry
 
@@ -352,6 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     try:
         register_configs()
+        argv = options_of_swept_groups(argv)
         validate_argv(argv)
     except ConfigError as exc:
         if os.environ.get("LENGTHGEN_DEBUG"):

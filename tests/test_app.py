@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import yaml
 import pytest
 
 from tests.conftest import run_cli
@@ -125,3 +126,15 @@ def test_several_learning_rates_in_one_run_are_separate_models_in_the_results(tm
     report = run_cli("lengthgen", "report", str(tmp_path))
     assert report.returncode == 0, report.stderr
     assert "0.001" in report.stdout and "0.01" in report.stdout and "loaded from the cache" in report.stdout
+
+
+def test_an_option_of_a_swept_scheme_applies_to_every_job(tmp_path):
+    """`-m position=a,b position.max_len=128`: Hydra composes the sweep's base with the default
+    scheme (rope, which has no max_len); the option must still reach every job."""
+    sweep = tmp_path / "sweep"
+    result = run_cli("lengthgen-train", "-m", "position=randomized_rope,randomized_sinusoidal", "position.max_len=128",
+                     "train.max_length=4", "eval.max_length=8", "train.steps=10", *TOY, f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    configs = [yaml.safe_load(p.read_text()) for p in sorted(sweep.glob("*/config.yaml"))]
+    assert [c["position"]["name"] for c in configs] == ["randomized_rope", "randomized_sinusoidal"]
+    assert all(c["position"]["max_len"] == 128 for c in configs)
