@@ -3,8 +3,8 @@
 import json
 
 import pandas as pd
-import yaml
 import pytest
+import yaml
 
 from tests.conftest import run_cli
 
