@@ -172,13 +172,13 @@ def fail(run_dir: Path, reason: str, step: int, seed: int | None, checkpoint_ste
 
 
 def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | None = None):
-    """Train every seed to cfg.train.steps, checkpointing every K steps; returns (params,
-    seconds, losses): per seed, the loss of the first step and the mean loss of the last chunk.
+    """Train every model (lr, seed) to cfg.train.steps, checkpointing every K steps; returns
+    (params, seconds, losses): per model, the loss of the first step and the mean loss of
+    the last chunk.
 
     `checkpoint` is the raw checkpoint to continue from (see `check_checkpoint`).
     """
     import jax
-
 
     cfg, t = built.cfg, built.cfg.train
     stream = TrainStream(built.task, built.layout, built.train_lengths, t.buckets, t.batch_size, t.chunk_steps)
