@@ -65,6 +65,13 @@ class TrainConfig:
     lrs: learning rates trained together in one program, like `seeds`: one model per
     (lr, seed), each with the results it would have in a run of its own (up to float
     rounding); empty = just `lr`.
+
+    fit_every: every this many steps (rounded up to whole chunks) and at the end,
+    evaluate every model on the training lengths of the evaluation set; the summary
+    records, per model, the first such step at which exact match is >= 0.9 at every
+    training length (`steps_to_fit`, null if never) and the history. 0 = off.
+    stop_when_fit: end training at the first such check where every model fits
+    (`steps_trained` in the summary says where); needs fit_every > 0.
     """
 
     max_length: int = 16
@@ -81,6 +88,8 @@ class TrainConfig:
     seeds: int = 1
     lrs: tuple[float, ...] = ()
     checkpoint_every: int = 500
+    fit_every: int = 0
+    stop_when_fit: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,7 +210,7 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{key} must be >= 1, got {value}")
     nonneg = {"train.warmup_steps": t.warmup_steps, "train.weight_decay": t.weight_decay,
               "train.grad_clip": t.grad_clip, "train.checkpoint_every": t.checkpoint_every,
-              "xla_threads": cfg.xla_threads}
+              "train.fit_every": t.fit_every, "xla_threads": cfg.xla_threads}
     for key, value in nonneg.items():
         if value < 0:
             raise ConfigError(f"{key} must be >= 0, got {value}")
@@ -211,6 +220,8 @@ def validate(cfg: RunConfig) -> None:
     for key, value in [("train.lr", t.lr), *((f"train.lrs[{i}]", lr) for i, lr in enumerate(t.lrs))]:
         if not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{key} must be a finite number > 0, got {value}")
+    if t.stop_when_fit and not t.fit_every:
+        raise ConfigError("train.stop_when_fit=true needs train.fit_every > 0 (the steps between fit checks), got 0")
     if len(set(t.lrs)) < len(t.lrs):
         raise ConfigError(f"train.lrs must not repeat a value, got {list(t.lrs)}")
     for key, value in {"seed": cfg.seed, "eval.seed": e.seed}.items():

@@ -173,8 +173,9 @@ def fail(run_dir: Path, reason: str, step: int, seed: int | None, checkpoint_ste
 
 def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | None = None):
     """Train every model (lr, seed) to cfg.train.steps, checkpointing every K steps; returns
-    (params, seconds, losses): per model, the loss of the first step and the mean loss of
-    the last chunk.
+    (params, seconds, per_model, fit_history): per_model maps a name to one value per
+    model (the loss of the first step, the mean loss of the last chunk and, with
+    `train.fit_every`, the steps to fit).
 
     `checkpoint` is the raw checkpoint to continue from (see `check_checkpoint`).
     """
@@ -190,7 +191,7 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
         template = jax.eval_shape(lambda k, h: program.init(k, h, size), *inputs)
         state = restore_state(template, checkpoint["state"], str(run_dir / CHECKPOINT))
         meta["train_seconds"] = float(checkpoint["meta"].get("train_seconds", 0.0))
-        for key in ("first_loss", "last_loss"):
+        for key in ("first_loss", "last_loss", "fit_history"):
             meta[key] = checkpoint["meta"].get(key, "null")
     else:
         state = program.init(*inputs, size)
@@ -198,6 +199,10 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
     saved_step = done if checkpoint is not None else None
     chunks = -(-t.steps // t.chunk_steps)
     first = done // t.chunk_steps
+    fit_every = -(-t.fit_every // t.chunk_steps) if t.fit_every else 0
+    history = json.loads(meta.get("fit_history", "null")) or []
+    if t.stop_when_fit and history and history[-1]["step"] == done and all_fit(history[-1]):
+        first = chunks  # stopped here before the checkpoint was read back
     every = checkpoint_interval(t)
     elapsed = meta["train_seconds"]
     if checkpoint is not None:
@@ -223,6 +228,14 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
         bar.set_postfix(loss=f"{loss[:, -1].mean():.3f}", acc=f"{acc:.3f}")
         bar.update(t.chunk_steps)
         last = chunk == chunks - 1
+        if fit_every and ((chunk + 1) % fit_every == 0 or last):
+            history.append({"step": (chunk + 1) * t.chunk_steps, "min_seq_acc": fit_check(built, program, state.params)})
+            meta["fit_history"] = json.dumps(history)
+            log.info("step %d: lowest exact match at lengths <= %d: %s", history[-1]["step"], t.max_length,
+                     " ".join(f"{a:.3f}" for a in history[-1]["min_seq_acc"]))
+            if t.stop_when_fit and all_fit(history[-1]) and not last:
+                log.info("every model fits its training lengths: stopping at step %d", history[-1]["step"])
+                last = True
         if every and ((chunk + 1) % every == 0 or last):
             host = jax.device_get(state)
             step = (chunk + 1) * t.chunk_steps
@@ -234,14 +247,36 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
         if (chunk + 1) % max(1, chunks // 10) == 0 or last:
             log.info("step %d loss %.4f acc %.3f (%.1f steps/s)", (chunk + 1) * t.chunk_steps,
                      float(loss[:, -1].mean()), acc, (chunk + 1 - first) * t.chunk_steps / max(elapsed, 1e-9))
+        if last:
+            break
     bar.close()
     jax.block_until_ready(state.params)
     if not every and not all_finite(jax.device_get(state.params)):
         fail(run_dir, f"non-finite parameters at step {chunks * t.chunk_steps}", chunks * t.chunk_steps, None, None)
     unknown = [float("nan")] * len(cfg.models)
-    losses = {f"train_loss_{which}": json.loads(meta.get(f"{which}_loss", "null")) or unknown
-              for which in ("first", "last")}
-    return state.params, elapsed, losses
+    per_model = {f"train_loss_{which}": json.loads(meta.get(f"{which}_loss", "null")) or unknown
+                 for which in ("first", "last")}
+    if fit_every:
+        per_model["steps_to_fit"] = [next((h["step"] for h in history if h["min_seq_acc"][i] >= FIT_AT), None)
+                                     for i in range(len(cfg.models))]
+    per_model["steps_trained"] = [int(np.asarray(state.step)[i]) for i in range(len(cfg.models))]
+    return state.params, elapsed, per_model, history
+
+
+FIT_AT = 0.9
+
+
+def all_fit(entry: dict[str, Any]) -> bool:
+    return all(a >= FIT_AT for a in entry["min_seq_acc"])
+
+
+def fit_check(built: Built, program, params) -> list[float]:
+    """Per model, the lowest exact match over the training lengths of the evaluation set."""
+    from lengthgen.evaluate import evaluate
+
+    lengths = [n for n in built.eval_lengths if n <= built.cfg.train.max_length]
+    stats = evaluate(program, params, lengths)
+    return (np.min([s[:, 2] for s in stats.values()], axis=0) / built.cfg.eval.samples_per_length).tolist()
 
 
 def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> dict[str, Any]:
@@ -276,7 +311,7 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     compiles = CompileCounter.get()
     compiles_before = compiles.totals()
     program = Program(built)
-    params, train_seconds, losses = train(built, program, run_dir, checkpoint)
+    params, train_seconds, per_model, fit_history = train(built, program, run_dir, checkpoint)
 
     start = time.perf_counter()
     sets = {"default": built.task, **{k: built.task.variant(v) for k, v in built.task.eval_variants.items()}}
@@ -293,13 +328,14 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     for i, (lr, seed) in enumerate(cfg.models):
         rows = curve[(curve.lr == lr) & (curve.seed == seed)]
         per_seed.append({"lr": lr, "seed": seed, **summarize(rows, cfg.train.max_length),
-                         **{key: float(values[i]) for key, values in losses.items()}})
+                         **{key: values[i] for key, values in per_model.items()}})
     means = {k: float(np.mean([p[k] for p in per_seed])) for k in SUMMARY_MEANS}
     summary = {
         "task": built.task.name, "model": built.model.name, "position": built.position.name,
         "seeds": cfg.seeds, "train_max_length": cfg.train.max_length, "eval_max_length": cfg.eval.max_length,
         **means, "per_seed": per_seed, "steps": cfg.train.steps, "train_seconds": round(train_seconds, 3),
         "eval_seconds": round(eval_seconds, 3), **compiles.since(compiles_before),
+        **({"fit_history": fit_history} if cfg.train.fit_every else {}),
         "versions": versions(), "git_commit": git_commit(), "config": fingerprint(cfg),
     }
     if built.position.diagnostics is not None:
