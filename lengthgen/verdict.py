@@ -21,7 +21,9 @@ of the default evaluation set. With `compare`, models of `a` and `b` are paired 
 it, the mean over the group's models. Runs of one side that share those keys (runs that
 differ in another setting) are averaged: narrow them with `where` to compare one setting.
 Intervals are 95% Student-t intervals over seeds (pairs). Every claim prints one line,
-PASS or FAIL with the numbers; the command exits 1 if any claim fails or selects no data.
+PASS or FAIL with the numbers, or SKIP when the results hold no run of a task or scheme it
+names (a variant of the study run on fewer tasks or schemes); names that are not registered
+tasks or schemes are errors. The command exits 1 if any claim fails, or if none passed.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def load_claims(path: Path) -> list[Claim]:
         claim = Claim(**{**entry, "id": str(name), "per": tuple([per] if isinstance(per, str) else per),
                          "where": entry.get("where") or {}})
         check_claim(claim)
+        check_names(claim)
         claims.append(claim)
     return claims
 
@@ -114,6 +117,36 @@ def check_claim(c: Claim) -> None:
     if not (c.lengths in ("test", "train") or (isinstance(c.lengths, list) and len(c.lengths) == 2
                                                 and all(BOUND.match(str(b)) for b in c.lengths))):
         bad(f"lengths must be test, train or [lo, hi] in terms of N and M, got {c.lengths!r}")
+
+
+NAMED = {"task": "TASKS", "position": "POSITIONS"}
+
+
+def check_names(c: Claim) -> None:
+    """Task and scheme names in `where` and `compare` must be registered (a typo is an error, not a SKIP)."""
+    from lengthgen import registry
+
+    named = [(col, v) for col, wanted in c.where.items() if col in NAMED
+             for v in (wanted if isinstance(wanted, list) else [wanted])]
+    if c.compare and c.compare["column"] in NAMED:
+        named += [(c.compare["column"], c.compare[side]) for side in ("a", "b")]
+    for col, value in named:
+        table = getattr(registry, NAMED[col])
+        if str(value) not in table.names():
+            raise ConfigError(f"claim '{c.id}': unknown {col} '{value}'; valid: {', '.join(table.names())}")
+
+
+def absent(curves: pd.DataFrame, c: Claim) -> str | None:
+    """Why the claim does not apply to these results (no run of a task or scheme it names), or None."""
+    for col, wanted in c.where.items():
+        values = wanted if isinstance(wanted, list) else [wanted]
+        if col in NAMED and col in curves and not curves[col].isin(values).any():
+            return f"no run of {col} {', '.join(map(str, values))}"
+    if c.compare and c.compare["column"] in NAMED and c.compare["column"] in curves:
+        for side in ("a", "b"):
+            if not (curves[c.compare["column"]] == c.compare[side]).any():
+                return f"no run of {c.compare['column']} {c.compare[side]}"
+    return None
 
 
 def _bound(expr: Any, n: pd.Series, m: pd.Series) -> pd.Series:
@@ -144,8 +177,11 @@ def model_values(curves: pd.DataFrame, c: Claim) -> pd.DataFrame:
     return rows.groupby([k for k in keys if k in rows], sort=True)[c.metric].mean().reset_index()
 
 
-def judge(curves: pd.DataFrame, c: Claim) -> tuple[bool, str]:
-    """(passed, one line) for one claim."""
+def judge(curves: pd.DataFrame, c: Claim) -> tuple[bool | None, str]:
+    """(passed, one line) for one claim; passed is None for a claim the results do not cover."""
+    why = absent(curves, c)
+    if why:
+        return None, f"SKIP {c.id}: {why} in these results"
     models = model_values(curves, c)
     per = list(c.per)
     if c.compare:
@@ -191,9 +227,9 @@ def verdict(spec: Path, results: Path) -> tuple[bool, list[str]]:
 
     claims = load_claims(spec)
     curves, _ = collect(Path(results))
-    lines, passed = [], True
+    lines, outcomes = [], []
     for claim in claims:
         ok, line = judge(curves, claim)
-        passed &= ok
+        outcomes.append(ok)
         lines.append(line)
-    return passed, lines
+    return False not in outcomes and True in outcomes, lines

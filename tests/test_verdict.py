@@ -97,8 +97,31 @@ def test_length_ranges_in_terms_of_n_and_m(tmp_path, lengths, value):
 
 def test_a_claim_that_selects_nothing_fails(tmp_path):
     root = fabricate(tmp_path / "study")
-    passed, [line] = verdict(claims_file(tmp_path, {**BEATS, "where": {"task": "bucket_sort"}}), root)
+    passed, [line] = verdict(claims_file(tmp_path, {**BEATS, "lengths": ["M+1", "M+5"]}), root)
     assert not passed and line.startswith("FAIL beats: no data")
+
+
+def test_claims_on_tasks_or_schemes_not_run_are_skipped_but_something_must_pass(tmp_path):
+    root = fabricate(tmp_path / "study")
+    other_task = {**BEATS, "id": "other_task", "where": {"task": "bucket_sort"}}
+    other_scheme = {**BEATS, "id": "other_scheme", "compare": {"column": "position", "a": "randomized_alibi",
+                                                               "b": "alibi"}}
+    passed, lines = verdict(claims_file(tmp_path, other_task, other_scheme, {**BEATS, "require": "most"}), root)
+    assert passed
+    assert lines[0] == "SKIP other_task: no run of task bucket_sort in these results"
+    assert lines[1] == "SKIP other_scheme: no run of position randomized_alibi in these results"
+    passed, lines = verdict(claims_file(tmp_path, other_task, other_scheme), root)
+    assert not passed
+
+
+@pytest.mark.parametrize("claim, message", [
+    ({**BEATS, "where": {"task": ["reverse_strin"]}}, "unknown task 'reverse_strin'; valid: "),
+    ({**BEATS, "compare": {"column": "position", "a": "randomised_rope", "b": "rope"}},
+     "unknown position 'randomised_rope'; valid: "),
+])
+def test_unregistered_names_in_claims_are_errors(tmp_path, claim, message):
+    with pytest.raises(ConfigError, match=message):
+        load_claims(claims_file(tmp_path, claim))
 
 
 @pytest.mark.parametrize("claim, message", [
