@@ -126,13 +126,17 @@ def cmd_plot(args) -> None:
 def cmd_report(args) -> None:
     """Collect, plot, write the per-length table and print the per-configuration summary."""
     from lengthgen.collect import GENERALIZES_AT, seed_robustness, time_spent, varying_columns, write_tables
-    from lengthgen.plots import config_label, plot_curves
+    from lengthgen.plots import config_label, plot_curves, plot_panels
 
     root = Path(args.dir)
     curves, summaries = write_tables(root)
     group = varying_columns(curves) or ["position"]
     plot = plot_curves(curves, root / "curves.png", train_max_length=_single(curves, "cfg.train.max_length"),
                        title=_title(curves), group_by=group)
+    if curves["task"].nunique() > 1:
+        by_task = plot_panels(curves[curves.eval_set == "default"], root / "curves_by_task.png",
+                              group_by=[c for c in group if c not in ("task", "cfg.task.name")] or ["position"])
+        print(f"wrote {by_task}")
     curves = curves.assign(config=config_label(curves, group))
     table = (curves.groupby(["config", "length", "split"], sort=True)[["token_acc", "seq_acc"]].mean()
              .reset_index())

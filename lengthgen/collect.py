@@ -10,6 +10,7 @@ import yaml
 
 from lengthgen.errors import ConfigError
 from lengthgen.results import write_bytes, write_csv
+from lengthgen.verdict import mean_interval
 
 SUMMARY_METRICS = ["mean_test_token_acc", "mean_test_seq_acc", "generalization_length"]
 # Per run (repeated on each of its seeds' rows): where its time went.
@@ -84,6 +85,19 @@ def seed_robustness(summaries: pd.DataFrame, by: str = "config", factor: float =
         seeds=("generalizes", "size"), generalizing=("generalizes", "sum"),
         gen_length_sd=("generalization_length", lambda g: float(g.std(ddof=1)) if len(g) > 1 else 0.0),
         gen_length_min=("generalization_length", "min"), gen_length_max=("generalization_length", "max"))
+
+
+def seed_table(summaries: pd.DataFrame, rows: str = "task", columns: str = "position",
+               metric: str = "mean_test_token_acc") -> pd.DataFrame:
+    """Per (rows, columns) cell: the mean of `metric` over seeds with its 95% t interval, the
+    number of seeds, and how many of them generalize (generalization length >= GENERALIZES_AT x N)."""
+    out = []
+    for (r, c), cell in summaries.groupby([rows, columns], sort=True):
+        mean, lo, hi = mean_interval(cell[metric].to_numpy())
+        generalizing = int((cell.generalization_length >= GENERALIZES_AT * cell["cfg.train.max_length"]).sum())
+        out.append({rows: r, columns: c, "mean": mean, "lo": lo, "hi": hi, "seeds": len(cell),
+                    "generalizing": generalizing})
+    return pd.DataFrame(out)
 
 
 def time_spent(summaries: pd.DataFrame) -> dict[str, float]:

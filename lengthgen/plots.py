@@ -44,7 +44,46 @@ def plot_curves(curve: pd.DataFrame, path: Path, train_max_length: int | None = 
         ax.set(xlabel="length", ylabel=name, ylim=(-0.02, 1.02), title=f"{title} — {name}" if title else name)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8, loc="best")
-    fig.tight_layout()
+    return save(fig, path)
+
+
+def plot_panels(curve: pd.DataFrame, path: Path, panel: str = "task", group_by: list[str] | None = None,
+                metric: str = "token_acc", columns: int = 3) -> Path:
+    """One panel per value of `panel` (a study's tasks), one line per configuration with the
+    range over seeds as a band; N is marked per panel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(curve[panel].unique())
+    rows_n = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows_n, min(columns, len(names)), figsize=(4.6 * min(columns, len(names)), 3.4 * rows_n),
+                             squeeze=False)
+    labels = group_by or ["position"]
+    for ax, name in zip(axes.flat, names):
+        rows = curve[curve[panel] == name]
+        frame = rows.assign(label=config_label(rows, labels))
+        for label, group in frame.groupby("label", sort=True):
+            models = [c for c in ("run", "lr", "seed") if c in group]
+            per_model = group.groupby([*models, "length"])[metric].mean().groupby("length")
+            (line,) = ax.plot(per_model.mean().index, per_model.mean(), label=label, lw=1.4)
+            ax.fill_between(per_model.mean().index, per_model.min(), per_model.max(), color=line.get_color(), alpha=0.12)
+        if "cfg.train.max_length" in rows and rows["cfg.train.max_length"].nunique() == 1:
+            ax.axvline(rows["cfg.train.max_length"].iloc[0] + 0.5, color="k", ls=":", lw=1)
+        ax.set(title=str(name), xlabel="length", ylabel=metric.replace("_", " "), ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    handles, texts = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, texts, loc="lower center", ncol=min(6, len(texts)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return save(fig, path)
+
+
+def save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
