@@ -63,12 +63,26 @@ def register_configs() -> None:
             cs.store(group=group, name=name, node=node)
 
 
-def group_choices(group: str) -> list[str]:
+def group_choices(group: str, extra_dirs: list[Path] = ()) -> list[str]:
+    """Registered names and YAML presets of `group` (configs/<group>/, and <dir>/<group>/ of each
+    --config-dir: a study's own presets such as a randomized scheme with a shorter range)."""
     from lengthgen import registry
 
     names = set(getattr(registry, GROUPS[group]).names())
-    names |= {p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml")}
+    for root in [Path(CONFIG_DIR), *extra_dirs]:
+        names |= {p.stem for p in (root / group).glob("*.yaml")}
     return sorted(names)
+
+
+SEARCHPATH = "hydra.searchpath="
+
+
+def search_dirs(overrides: list[str]) -> list[Path]:
+    """The directories of a `hydra.searchpath=[file://...]` override (see config_dir_as_searchpath)."""
+    for item in overrides:
+        if item.startswith(SEARCHPATH):
+            return [Path(p.strip().removeprefix("file://")) for p in item[len(SEARCHPATH):].strip("[]").split(",")]
+    return []
 
 
 def _overrides(argv: list[str]) -> list[str] | None:
@@ -76,6 +90,27 @@ def _overrides(argv: list[str]) -> list[str] | None:
     if any(a in ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--shell-completion", "-sc") for a in argv):
         return None
     return [a for a in argv if "=" in a and not a.startswith("-")]
+
+
+def config_dir_as_searchpath(argv: list[str]) -> list[str]:
+    """argv with `--config-dir DIR` (or `-cd DIR`, `--config-dir=DIR`) as the override
+    `hydra.searchpath=[file://DIR]`: the extra configs (a study's `+study=quick`) are then
+    found alike by validation, which composes on its own, and by Hydra's run."""
+    out, dirs, args = [], [], iter(argv)
+    for a in args:
+        if a in ("--config-dir", "-cd"):
+            dirs.append(next(args, ""))
+        elif a.startswith("--config-dir="):
+            dirs.append(a.partition("=")[2])
+        else:
+            out.append(a)
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise ConfigError(f"--config-dir '{d}' is not a directory")
+    if dirs:
+        first = next((i for i, a in enumerate(out) if "=" in a and not a.startswith("-")), len(out))
+        out.insert(first, f"{SEARCHPATH}[{','.join(f'file://{Path(d).resolve()}' for d in dirs)}]")
+    return out
 
 
 def sweep_dimensions(argv_overrides: list[str]) -> tuple[dict[str, list[str]], Any]:
@@ -128,11 +163,12 @@ def options_of_swept_groups(argv: list[str]) -> list[str]:
 def check_names(overrides: list[str]) -> None:
     from lengthgen import registry
 
+    extra = search_dirs(overrides)
     for item in overrides:
         key, _, value = item.partition("=")
         key = key.lstrip("+~")
         if key in GROUPS:
-            valid = group_choices(key)
+            valid = group_choices(key, extra)
             broken = getattr(registry, GROUPS[key]).broken()
             for name in value.split(","):
                 name = name.strip()
@@ -376,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     try:
         register_configs()
-        argv = options_of_swept_groups(argv)
+        argv = options_of_swept_groups(config_dir_as_searchpath(argv))
         validate_argv(argv)
     except ConfigError as exc:
         if os.environ.get("LENGTHGEN_DEBUG"):
