@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= outputs/demo
+STUDY ?= ruoss
+VARIANT ?= quick
+RESULTS ?= outputs/$(STUDY)/$(VARIANT)
 
-.PHONY: demo test test-slow bench install clean
+.PHONY: demo study test test-slow bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +20,15 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR)
-	$(BIN)/lengthgen-train +experiment=demo hydra.sweep.dir=$(DEMO_DIR)
+	$(BIN)/lengthgen-train --config-dir experiments/ruoss +study=demo hydra.sweep.dir=$(DEMO_DIR)
 	$(BIN)/lengthgen report $(DEMO_DIR)
+
+# A reproduction study from scratch: train its sweep, report, and check its claims (exit 1 on a FAIL).
+study: $(STAMP)
+	rm -rf $(RESULTS)
+	$(BIN)/lengthgen-train --config-dir experiments/$(STUDY) +study=$(VARIANT) hydra.sweep.dir=$(RESULTS)
+	$(BIN)/lengthgen report $(RESULTS)
+	$(BIN)/lengthgen verdict experiments/$(STUDY)/claims.yaml $(RESULTS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
