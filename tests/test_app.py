@@ -19,6 +19,7 @@ def test_single_run_writes_every_output(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     for name in ("config.yaml", "curve.csv", "summary.json", "curve.png", "run.log"):
         assert (out / name).exists(), name
+    assert "Unable to initialize backend" not in result.stdout + result.stderr + (out / "run.log").read_text()
     curve = pd.read_csv(out / "curve.csv")
     assert list(curve.columns[:8]) == ["task", "model", "position", "lr", "seed", "eval_set", "length", "split"]
     assert sorted(curve.length.unique()) == list(range(1, 17))
