@@ -383,6 +383,8 @@ def job(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from lengthgen.config import RunConfig
     from lengthgen.run import run
     from lengthgen.runtime import enable_compilation_cache
@@ -397,7 +399,8 @@ def job(cfg) -> None:
         config = RunConfig.from_dict(OmegaConf.to_container(cfg, resolve=True))
         limit_threads(worker_threads(config.xla_threads), hc.job.get("num") or 0)
         enable_compilation_cache()
-        run(config, run_dir, files=files)
+        with logging_redirect_tqdm():  # log lines print above the progress bar, not onto it
+            run(config, run_dir, files=files)
     except (ConfigError, FloatingPointError) as exc:
         if os.environ.get("LENGTHGEN_DEBUG"):
             raise

@@ -204,18 +204,20 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
     if t.stop_when_fit and history and history[-1]["step"] == done and all_fit(history[-1]):
         first = chunks  # stopped here before the checkpoint was read back
     every = checkpoint_interval(t)
-    elapsed = meta["train_seconds"]
+    elapsed = resumed_at = meta["train_seconds"]
+    building = 0.0  # of `elapsed` since this process started training: building programs
     if checkpoint is not None:
         log.info("resumed from step %d", done)
     log.info("training steps %d..%d", first * t.chunk_steps, chunks * t.chunk_steps)
     bar = progress_bar(chunks * t.chunk_steps, "train", cfg.progress)
     bar.update(first * t.chunk_steps)
     for chunk in range(first, chunks):
-        start = time.perf_counter()
+        start, compiling = time.perf_counter(), CompileCounter.get().totals()[2]
         _, examples = stream.chunk(seeds, chunk)
         state, metrics = program.train_chunk(state, examples)
         loss = np.asarray(metrics["loss"])
         elapsed += time.perf_counter() - start
+        building += CompileCounter.get().totals()[2] - compiling
         if chunk == 0:
             meta["first_loss"] = json.dumps(loss[:, 0].tolist())
         meta["last_loss"] = json.dumps(loss.mean(axis=1).tolist())
@@ -245,8 +247,9 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
             saved_step = step
             log.info("checkpoint at step %d", step)
         if (chunk + 1) % max(1, chunks // 10) == 0 or last:
-            log.info("step %d loss %.4f acc %.3f (%.1f steps/s)", (chunk + 1) * t.chunk_steps,
-                     float(loss[:, -1].mean()), acc, (chunk + 1 - first) * t.chunk_steps / max(elapsed, 1e-9))
+            log.info("step %d loss %.4f acc %.3f (%.1f steps/s, not counting %.1f s building programs)",
+                     (chunk + 1) * t.chunk_steps, float(loss[:, -1].mean()), acc,
+                     (chunk + 1 - first) * t.chunk_steps / max(elapsed - resumed_at - building, 1e-9), building)
         if last:
             break
     bar.close()
@@ -345,7 +348,7 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
                 title=f"{built.task.name} / {built.model.name}")
     write_json(run_dir / SUMMARY, summary)
     finish(run_dir)
-    log.info("mean test acc %.3f (token) %.3f (seq), generalization length %s; %d programs compiled, %d loaded "
+    log.info("mean test acc %.3f (token) %.3f (seq), generalization length %.1f; %d programs compiled, %d loaded "
              "from the cache, %.1f s", summary["mean_test_token_acc"], summary["mean_test_seq_acc"],
              summary["generalization_length"], summary["compiled_programs"], summary["loaded_programs"],
              summary["compile_seconds"])
