@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from lengthgen.config import NOT_RESULTS
 from lengthgen.errors import ConfigError
 from lengthgen.results import write_bytes, write_csv
 from lengthgen.verdict import mean_interval
@@ -53,8 +54,10 @@ def collect(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             curve["cfg.train.lr"] = curve["lr"]
         curves.append(curve)
         for row in summary["per_seed"]:
+            row = dict(row)
+            sets = flatten(row.pop("eval_sets", None) or {}, "eval_sets.")  # one column per set and count
             summaries.append({"run": run, "task": summary["task"], "model": summary["model"],
-                              "position": summary["position"], **row,
+                              "position": summary["position"], **row, **sets,
                               **{k: summary.get(k) for k in RUN_COSTS},
                               **{k: v for k, v in cfg.items() if k != "cfg.seed"},
                               **({"cfg.train.lr": row["lr"]} if "lr" in row else {})})
@@ -66,11 +69,14 @@ def collect(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def varying_columns(frame: pd.DataFrame) -> list[str]:
     """Config columns that differ between runs: what a curve is labelled by.
 
-    Seeds are averaged, not labelled; options that only some runs have (a
-    scheme's own parameters in a sweep over schemes) are left out.
+    Seeds are averaged, not labelled; settings that change no result (`NOT_RESULTS`:
+    progress bars, thread caps, ...) are not differences. An option only some runs have
+    (a scheme's own parameter in a sweep over schemes) counts where the runs that have
+    it differ in it (randomized runs with two ranges), not where it is merely absent.
     """
-    return [c for c in frame.columns if c.startswith("cfg.") and c != "cfg.train.seeds"
-            and frame[c].notna().all() and frame[c].map(str).nunique() > 1]
+    ignored = {"cfg.train.seeds", *(f"cfg.{k}" for k in NOT_RESULTS)}
+    return [c for c in frame.columns if c.startswith("cfg.") and c not in ignored
+            and frame[c].dropna().map(str).nunique() > 1]
 
 
 GENERALIZES_AT = 1.5

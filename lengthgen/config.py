@@ -18,6 +18,8 @@ from lengthgen.errors import ConfigError
 from lengthgen.task import _coerce
 
 SEED_LIMIT = 2**32
+# Settings that change neither training nor results: how a run is shown, paced or guarded.
+NOT_RESULTS = ("progress", "xla_threads", "overwrite", "memory_gb", "train.checkpoint_every", "eval.max_tflop")
 
 
 @dataclass(frozen=True)

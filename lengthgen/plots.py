@@ -13,9 +13,24 @@ LABEL_COLUMNS = ("task", "model", "position")
 
 
 def config_label(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """A readable label from the columns that vary (all of LABEL_COLUMNS if none vary)."""
+    """A label naming what varies, `position=rope, lr=0.001` (all of LABEL_COLUMNS if nothing
+    varies); an option a run does not have is left out of its label."""
     varying = [c for c in columns if frame[c].nunique() > 1] or [c for c in LABEL_COLUMNS if c in frame]
-    return frame[varying].apply(lambda col: col.map(str)).agg(" / ".join, axis=1)
+
+    def label(row) -> str:
+        return ", ".join(f"{setting_name(c)}={_value(v)}" for c, v in row.items() if not pd.isna(v))
+
+    return frame[varying].apply(label, axis=1)
+
+
+def setting_name(column: str) -> str:
+    """`cfg.position.name` -> `position`, `cfg.train.lr` -> `lr`, `cfg.position.max_len` -> `position.max_len`."""
+    name = column.removeprefix("cfg.").removesuffix(".name")
+    return name.removeprefix("train.") if name.startswith("train.") else name
+
+
+def _value(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def plot_curves(curve: pd.DataFrame, path: Path, train_max_length: int | None = None, title: str = "",
@@ -30,10 +45,11 @@ def plot_curves(curve: pd.DataFrame, path: Path, train_max_length: int | None = 
     columns = group_by or [c for c in curve.columns if c in LABEL_COLUMNS or c.startswith("cfg.")]
     frame = curve.assign(label=config_label(curve, columns))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
+    colours = palette(frame["label"].nunique())
     for ax, metric, name in zip(axes, ("token_acc", "seq_acc"), ("per-token accuracy", "exact match")):
-        for label, rows in frame.groupby("label", sort=True):
+        for (label, rows), (colour, style) in zip(frame.groupby("label", sort=True), colours):
             mean = rows.groupby("length")[[metric, f"{metric}_lo", f"{metric}_hi"]].mean()
-            (line,) = ax.plot(mean.index, mean[metric], label=label, lw=1.6)
+            (line,) = ax.plot(mean.index, mean[metric], label=label, lw=1.6, color=colour, ls=style)
             ax.fill_between(mean.index, mean[f"{metric}_lo"], mean[f"{metric}_hi"], color=line.get_color(), alpha=0.25)
             models = [c for c in ("run", "lr", "seed") if c in rows]
             per_model = rows.groupby([*models, "length"])[metric].mean().groupby("length")
@@ -64,10 +80,10 @@ def plot_panels(curve: pd.DataFrame, path: Path, panel: str = "task", group_by: 
     for ax, name in zip(axes.flat, names):
         rows = curve[curve[panel] == name]
         frame = rows.assign(label=config_label(rows, labels))
-        for label, group in frame.groupby("label", sort=True):
+        for (label, group), (colour, style) in zip(frame.groupby("label", sort=True), palette(frame["label"].nunique())):
             models = [c for c in ("run", "lr", "seed") if c in group]
             per_model = group.groupby([*models, "length"])[metric].mean().groupby("length")
-            (line,) = ax.plot(per_model.mean().index, per_model.mean(), label=label, lw=1.4)
+            (line,) = ax.plot(per_model.mean().index, per_model.mean(), label=label, lw=1.4, color=colour, ls=style)
             ax.fill_between(per_model.mean().index, per_model.min(), per_model.max(), color=line.get_color(), alpha=0.12)
         if "cfg.train.max_length" in rows and rows["cfg.train.max_length"].nunique() == 1:
             ax.axvline(rows["cfg.train.max_length"].iloc[0] + 0.5, color="k", ls=":", lw=1)
@@ -79,6 +95,18 @@ def plot_panels(curve: pd.DataFrame, path: Path, panel: str = "task", group_by: 
     fig.legend(handles, texts, loc="lower center", ncol=min(6, len(texts)), fontsize=8)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return save(fig, path)
+
+
+STYLES = ("-", "--", ":", "-.")
+
+
+def palette(n: int) -> list[tuple[tuple[float, ...], str]]:
+    """(colour, line style) for n curves, all distinct: tab10 colours, then tab20's, then
+    the same colours again with other line styles."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab10" if n <= 10 else "tab20"].colors
+    return [(colours[i % len(colours)], STYLES[(i // len(colours)) % len(STYLES)]) for i in range(n)]
 
 
 def save(fig, path: Path) -> Path:

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from lengthgen.build import Built, build
-from lengthgen.config import RunConfig
+from lengthgen.config import NOT_RESULTS, RunConfig
 from lengthgen.data import TrainStream
 from lengthgen.errors import ConfigError
 from lengthgen.runtime import CompileCounter
@@ -91,8 +91,6 @@ def checkpoint_interval(t) -> int:
     return -(-t.checkpoint_every // t.chunk_steps) if t.checkpoint_every else 0
 
 
-# Settings that change neither training nor results: how a run is shown, paced or guarded.
-NOT_RESULTS = ("progress", "xla_threads", "overwrite", "memory_gb", "train.checkpoint_every", "eval.max_tflop")
 
 
 def fingerprint(cfg: RunConfig, with_eval: bool = True) -> dict[str, Any]:

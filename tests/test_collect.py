@@ -3,8 +3,7 @@
 import pandas as pd
 import pytest
 
-from lengthgen.collect import seed_robustness, seed_table, time_spent
-from lengthgen.plots import plot_panels
+from lengthgen.collect import seed_robustness, seed_table, time_spent, varying_columns
 
 
 def summaries(gen_lengths, n=8):
@@ -40,12 +39,29 @@ def test_seed_table_gives_mean_interval_and_generalizing_seeds_per_cell():
     assert len(table) == 3
 
 
-def test_plot_panels_draws_one_panel_per_task(tmp_path):
-    import matplotlib.image
 
-    rows = [{"task": task, "position": pos, "run": f"{task}/{pos}", "lr": 0.001, "seed": seed, "length": n,
-             "token_acc": 0.5 + 0.1 * seed, "cfg.train.max_length": 2}
-            for task in ("a", "b", "c", "d") for pos in ("rope", "alibi") for seed in (0, 1) for n in (1, 2, 3, 4)]
-    path = plot_panels(pd.DataFrame(rows), tmp_path / "panels.png")
-    height, width, _ = matplotlib.image.imread(path).shape
-    assert width > height > 0  # a grid of 2 rows x 3 columns
+def test_varying_columns_ignore_settings_that_change_no_result_and_absent_options():
+    frame = pd.DataFrame({"cfg.position.name": ["rope", "randomized_rope", "randomized_rope", "alibi"],
+                          "cfg.position.max_len": [None, 128, 2048, None], "cfg.position.base": [1e4, 1e4, 1e4, None],
+                          "cfg.progress": [True, False, True, True], "cfg.xla_threads": [0, 1, 0, 0],
+                          "cfg.train.lr": [1e-3] * 4, "cfg.train.seeds": [1, 2, 1, 1]})
+    assert varying_columns(frame) == ["cfg.position.name", "cfg.position.max_len"]
+
+
+def test_collect_gives_each_evaluation_set_count_its_own_column(tmp_path):
+    import json
+
+    from lengthgen.collect import collect
+    from lengthgen.evaluate import CURVE_COLUMNS
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("task: {name: flip_flop}\ntrain: {max_length: 4}\n")
+    pd.DataFrame([dict.fromkeys(CURVE_COLUMNS, 0)]).to_csv(run / "curve.csv", index=False)
+    sets = {"default": {"tokens": 100, "token_errors": 2}, "sparse": {"tokens": 50, "token_errors": 0}}
+    (run / "summary.json").write_text(json.dumps({"task": "flip_flop", "model": "decoder", "position": "rope",
+                                                  "per_seed": [{"seed": 0, "eval_sets": sets}]}))
+    _, summaries = collect(tmp_path)
+    row = summaries.iloc[0]
+    assert "eval_sets" not in summaries
+    assert (row["eval_sets.default.token_errors"], row["eval_sets.sparse.tokens"]) == (2, 50)
