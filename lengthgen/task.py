@@ -67,6 +67,8 @@ class Task:
         no-distractor format masks out every token its next step does not need.
       position_ids(length): per-slot position ids of inputs and targets for
         schemes that need task structure (e.g. digit significance); None = 0..S-1.
+      needed_slots(inputs_I, targets_T, layout): the slots each target's prediction
+        needs (for attention inspection); None = not defined.
     """
 
     name: ClassVar[str] = ""
@@ -115,6 +117,13 @@ class Task:
         return None
 
     def position_ids(self, length: int) -> tuple[np.ndarray, np.ndarray] | None:
+        return None
+
+    def needed_slots(self, inputs_I: np.ndarray, targets_T: np.ndarray, layout: str) -> np.ndarray | None:
+        """Which slots the prediction of each target needs, for one instance laid out in
+        `layout` (`lengthgen.data.encode`): bool T x (I + T), row t = target t, column = slot
+        (inputs at 0..I-1, then the target slots). Attention to the other visible slots is
+        attention to distractors (`lengthgen attention`). None (the default): not defined."""
         return None
 
     def variant(self, overrides: dict[str, Any]) -> "Task":

@@ -119,6 +119,32 @@ class ParityTask(Task):
             return np.array([v for bit, step in zip(bits, steps) for v in (int(bit), step)])
         return np.array([v for step in steps for v in (step, self.token_id(MARK))])
 
+    def needed_slots(self, inputs_I, targets_T, layout):
+        """Step p_k needs b_k and p_(k-1) (the slot fed with it in a teacher-forced layout; in the
+        placeholder layout, where steps are not fed back, the bits b_1 .. b_k); the direct
+        answer needs every bit. Unscored targets need nothing."""
+        fmt, I, T = self.options.format, len(inputs_I), len(targets_T)
+        need = np.zeros((T, I + T), bool)
+        if fmt == "direct":
+            need[0, :I] = True
+            return need
+        if fmt == "no_distractor":
+            for t in range(1, T, 2):
+                need[t, t] = True  # b_k, fed at the query slot
+                need[t, t - 1] = t >= 3  # p_(k-1)
+            return need
+        bits = int((np.asarray(inputs_I) != self.token_id(PAD)).sum()) if fmt == "padded_scratchpad" else I
+        stride = 2 if fmt == "markup" else 1
+        for k in range(bits):
+            t = stride * k
+            if layout == "placeholder":
+                need[t, :k + 1] = True
+            else:
+                need[t, k] = True
+                if k:
+                    need[t, I + 1 + t - stride] = True  # the slot fed with p_k = y_(t - stride)
+        return need
+
     def scored_mask(self, inputs_I):
         """Every step p_k; pads and markers are not scored, nor the bits of no_distractor."""
         fmt, n = self.options.format, len(inputs_I)

@@ -164,6 +164,36 @@ class VariableAssignmentTask(Task):
             return np.array(steps)
         return np.array(steps + [self.token_id(PAD)] * (self.options.pad_length - len(steps)))
 
+    def needed_slots(self, inputs_I, targets_T, layout):
+        """A step needs the statement defining the variable reached so far (its 3 slots) and
+        the slot holding that variable (the query's `v_L`, or the step before, fed back in a
+        teacher-forced layout); in the placeholder layout, where steps are not fed back, the
+        query and every statement of the trace so far; the direct answer needs the whole
+        chain. no_distractor: each step needs the restated right-hand side before it."""
+        fmt, I, T = self.options.format, len(inputs_I), len(targets_T)
+        need = np.zeros((T, I + T), bool)
+        if fmt == "no_distractor":
+            for t in range(5, T, 4):
+                need[t, t] = True
+            return need
+        tokens, eq = [int(v) for v in inputs_I], self.token_id(EQ)
+        defined = {tokens[k]: k for k in range(0, I - 2, 3) if tokens[k + 1] == eq}
+        chain, current = [], tokens[I - 1]
+        while current in defined:
+            chain.append(defined[current])
+            current = tokens[defined[current] + 2]
+        for t in range(min(len(chain), T)):
+            if fmt == "direct":
+                steps, fed = chain, I - 1
+            elif layout == "placeholder":
+                steps, fed = chain[:t + 1], I - 1
+            else:
+                steps, fed = chain[t:t + 1], I - 1 if t == 0 else I + t
+            need[t, fed] = True
+            for k in steps:
+                need[t, k:k + 3] = True
+        return need
+
     def scored_mask(self, inputs_I):
         """Every step of the trace; pads and the restated statements are not scored."""
         fmt = self.options.format
