@@ -171,6 +171,28 @@ def cmd_verdict(args) -> None:
         sys.exit(1)
 
 
+def cmd_attention(args) -> None:
+    from lengthgen.attention_maps import capture, load, save, summary_table
+
+    built, program, params = load(Path(args.run_dir))
+    if not 0 <= args.model < len(built.cfg.models):
+        raise ConfigError(f"--model {args.model} out of range: the run has models 0..{len(built.cfg.models) - 1}")
+    c = capture(built, program, params, args.length, args.samples, args.set)
+    npz, png = save(c, Path(args.run_dir), args.length, args.set, args.model)
+    table = summary_table(c, args.model)
+    scored = c.scored_BxS
+    right = int((c.correct_MxBxS[args.model] & scored).sum())
+    print(f"{built.task.name} / {built.position.name}, length {args.length} ({args.set}), model {args.model}: "
+          f"{right}/{int(scored.sum())} scored steps right")
+    if c.needed is None:
+        print(f"task '{built.task.name}' does not define the slots a step needs: maps saved, no mass split")
+    else:
+        print("attention mass at scored steps on the slots they need / on distractors "
+              "(distractor mass at steps right / wrong):")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {npz}, {png}")
+
+
 def _single(frame, column):
     values = frame[column].unique() if column in frame else []
     return int(values[0]) if len(values) == 1 else None
@@ -212,6 +234,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("dir")
     s.add_argument("--out", default=None)
     s.set_defaults(func=cmd_plot)
+    s = sub.add_parser("attention", help="attention maps of a finished run at one length, split into the slots "
+                                          "each step needs and distractors")
+    s.add_argument("run_dir")
+    s.add_argument("--length", type=int, required=True)
+    s.add_argument("--set", default="default", help="evaluation set (default, or a task's variant)")
+    s.add_argument("--samples", type=int, default=16, help="evaluation instances")
+    s.add_argument("--model", type=int, default=0, help="which model of the run (index over lr x seed)")
+    s.set_defaults(func=cmd_attention)
     s = sub.add_parser("report", help="collect + plot + per-length table.csv + printed summary")
     s.add_argument("dir")
     s.set_defaults(func=cmd_report)

@@ -68,6 +68,27 @@ def save_checkpoint(run_dir: Path, state: Any, meta: dict[str, Any]) -> None:
     write_bytes(Path(run_dir) / CHECKPOINT, payload)
 
 
+PARAMS = "params.msgpack"
+
+
+def save_params(run_dir: Path, params: Any) -> None:
+    """The final parameters of every model of a run (leading axis: model), for inspection."""
+    write_bytes(Path(run_dir) / PARAMS, serialization.msgpack_serialize(serialization.to_state_dict(params)))
+
+
+def read_params(run_dir: Path, template: Any) -> Any:
+    """A run's final parameters, filled into `template` (its parameter shapes)."""
+    path = Path(run_dir) / PARAMS
+    if not path.exists():
+        raise ConfigError(f"{run_dir} has no {PARAMS}: it is not a finished run, or it finished before runs kept "
+                          "their final parameters; run it again")
+    try:
+        raw = serialization.msgpack_restore(path.read_bytes())
+    except Exception as exc:
+        raise ConfigError(f"{path} is unreadable ({type(exc).__name__}: {exc})") from None
+    return restore_state(template, raw, str(path))
+
+
 def read_checkpoint(run_dir: Path) -> dict[str, Any] | None:
     """The raw checkpoint `{"state": ..., "meta": ...}` of `run_dir`, or None if it has none."""
     path = Path(run_dir) / CHECKPOINT

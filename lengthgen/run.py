@@ -1,7 +1,7 @@
 """One run: build, train (resuming from a checkpoint), evaluate, write results.
 
 Files in the run directory: config.yaml (resolved), curve.csv, summary.json,
-curve.png, run.log; checkpoint.msgpack while the run is unfinished; failed.json
+curve.png, params.msgpack (final parameters), run.log; checkpoint.msgpack while the run is unfinished; failed.json
 after a non-finite loss. Every file is written atomically (`lengthgen.results`).
 
 Resume. The checkpoint holds the full `TrainState` of every seed: parameters,
@@ -48,8 +48,8 @@ from lengthgen.config import NOT_RESULTS, RunConfig
 from lengthgen.data import TrainStream
 from lengthgen.errors import ConfigError
 from lengthgen.runtime import CompileCounter
-from lengthgen.results import (CHECKPOINT, read_checkpoint, remove_temp_files, restore_state, save_checkpoint,
-                               write_csv, write_json, write_text)
+from lengthgen.results import (CHECKPOINT, PARAMS, read_checkpoint, remove_temp_files, restore_state,
+                               save_checkpoint, save_params, write_csv, write_json, write_text)
 
 log = logging.getLogger("lengthgen")
 SUMMARY_MEANS = ("mean_test_token_acc", "mean_test_seq_acc", "generalization_length")
@@ -289,6 +289,8 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     Hydra's .hydra/ files) are written once the run is known to go ahead, so a
     refused or skipped run leaves them as they were.
     """
+    import jax
+
     from lengthgen.evaluate import curve_table, evaluate, summarize
     from lengthgen.plots import plot_curves
     from lengthgen.train import Program
@@ -313,6 +315,7 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     compiles_before = compiles.totals()
     program = Program(built)
     params, train_seconds, per_model, fit_history = train(built, program, run_dir, checkpoint)
+    save_params(run_dir, jax.device_get(params))
 
     start = time.perf_counter()
     sets = {"default": built.task, **{k: built.task.variant(v) for k, v in built.task.eval_variants.items()}}
@@ -353,7 +356,7 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     return summary
 
 
-RESULTS = (SUMMARY, "curve.csv", "curve.png", "config.yaml", CHECKPOINT, FAILED)
+RESULTS = (SUMMARY, "curve.csv", "curve.png", "config.yaml", PARAMS, CHECKPOINT, FAILED)
 
 
 def discard(run_dir: Path) -> None:

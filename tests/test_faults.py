@@ -28,12 +28,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from flax import serialization
 
 from lengthgen.config import TrainConfig
 from lengthgen.errors import ConfigError
 from lengthgen.evaluate import CURVE_COLUMNS
-from lengthgen.results import (CHECKPOINT, read_checkpoint, remove_temp_files, save_checkpoint, write_bytes,
-                               write_json)
+from lengthgen.results import (CHECKPOINT, PARAMS, read_checkpoint, remove_temp_files, save_checkpoint,
+                               write_bytes, write_json)
 from lengthgen.run import FAILED, TrainingFailed, checkpoint_interval, fingerprint, run
 from lengthgen.train import Functions, functions
 
@@ -43,7 +44,7 @@ TOY = ["train.max_length=4", "train.min_length=1", "train.batch_size=8", "train.
        "train.checkpoint_every=20", "train.buckets=2", "train.warmup_steps=5", "model.layers=1", "model.d_model=16",
        "model.heads=2", "model.mlp_dim=32", "eval.max_length=8", "eval.samples_per_length=8", "eval.batch_size=8",
        "progress=false"]
-OUR_FILES = ("config.yaml", "curve.csv", "summary.json", "curve.png", CHECKPOINT, FAILED)
+OUR_FILES = ("config.yaml", "curve.csv", "summary.json", "curve.png", PARAMS, CHECKPOINT, FAILED)
 SUMMARY_METRICS = ("mean_test_token_acc", "mean_test_seq_acc", "generalization_length", "per_seed")
 MARKERS = {"train": "training steps", "checkpoint": "checkpoint at step", "eval": "evaluating ",
            "write": "writing results"}
@@ -141,6 +142,9 @@ def check_files_whole(run_dir: Path) -> list[str]:
     if "curve.png" in present:
         data = (run_dir / "curve.png").read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and data[-12:-4] == b"\x00\x00\x00\x00IEND"
+    if PARAMS in present:
+        raw = serialization.msgpack_restore((run_dir / PARAMS).read_bytes())
+        assert all(np.isfinite(np.asarray(a)).all() for a in jax.tree.leaves(raw))
     if CHECKPOINT in present:
         raw = read_checkpoint(run_dir)
         steps = np.asarray(raw["state"]["step"])

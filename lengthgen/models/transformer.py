@@ -44,6 +44,7 @@ class NetConfig:
     attention: AttentionConfig = AttentionConfig()
     train_length: int = 0
     window: int = 0
+    capture: bool = False  # sow every layer's attention weights into "intermediates" (inspection)
 
     @property
     def reference_length(self) -> int:
@@ -52,7 +53,7 @@ class NetConfig:
     @property
     def fused_softmax(self) -> bool:
         """Softmax attention without weights to inspect: `attend` computes it (in query blocks)."""
-        return self.attention.kind == "softmax" and self.attention.entropy_penalty == 0
+        return self.attention.kind == "softmax" and self.attention.entropy_penalty == 0 and not self.capture
 
     @property
     def whole_logits(self) -> bool:
@@ -86,6 +87,8 @@ class Block(nn.Module):
                 self.sow("losses", "attention_entropy", a.entropy_penalty * attention_entropy(weights, mask_SxS))
             if a.kind == "relu" and a.rowsum_penalty > 0:
                 self.sow("losses", "relu_row_sum", a.rowsum_penalty * row_sum_deviation(weights, mask_SxS))
+            if c.capture:
+                self.sow("intermediates", "attention", weights)
             h = mix(weights, v)
         h = nn.DenseGeneral(c.d_model, axis=(-2, -1), name="out")(h)
         x_BxSxD = x_BxSxD + nn.Dropout(c.dropout)(h, deterministic=not train)
