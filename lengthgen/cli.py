@@ -124,42 +124,20 @@ def cmd_plot(args) -> None:
 
 
 def cmd_report(args) -> None:
-    """Collect, plot, write the per-length table and print the per-configuration summary."""
-    from lengthgen.collect import GENERALIZES_AT, seed_robustness, time_spent, varying_columns, write_tables
-    from lengthgen.plots import config_label, plot_curves, plot_panels
+    """Tables, figures and report.html for the runs under DIR, and the summary printed."""
+    from lengthgen.collect import collect
+    from lengthgen.report import format_table, report
 
-    root = Path(args.dir)
-    curves, summaries = write_tables(root)
-    group = varying_columns(curves) or ["position"]
-    plot = plot_curves(curves, root / "curves.png", train_max_length=_single(curves, "cfg.train.max_length"),
-                       title=_title(curves), group_by=group)
-    if curves["task"].nunique() > 1:
-        by_task = plot_panels(curves[curves.eval_set == "default"], root / "curves_by_task.png",
-                              group_by=[c for c in group if c not in ("task", "cfg.task.name")] or ["position"])
-        print(f"wrote {by_task}")
-    curves = curves.assign(config=config_label(curves, group))
-    table = (curves.groupby(["config", "length", "split"], sort=True)[["token_acc", "seq_acc"]].mean()
-             .reset_index())
-    from lengthgen.results import write_csv
-
-    write_csv(root / "table.csv", table)
-    summaries = summaries.assign(config=config_label(summaries, [c for c in group if c in summaries] or ["position"]))
-    means = summaries.groupby("config", sort=True)[["mean_test_token_acc", "mean_test_seq_acc",
-                                                    "generalization_length"]].mean()
-    robust = seed_robustness(summaries)
-    width = max(28, *(len(c) for c in means.index))
-    print(f"{'config':<{width}} {'test token acc':>14} {'test exact':>10} {'gen. length (sd)':>16} "
-          f"{f'seeds >= {GENERALIZES_AT:g} N':>14}")
-    for config, row in means.iterrows():
-        r = robust.loc[config]
-        spread = f"{row.generalization_length:.1f} ({r.gen_length_sd:.1f})"
-        print(f"{config:<{width}} {row.mean_test_token_acc:>14.3f} {row.mean_test_seq_acc:>10.3f} {spread:>16} "
-              f"{f'{int(r.generalizing)}/{int(r.seeds)}':>14}")
-    spent = time_spent(summaries)
+    curves, _ = collect(Path(args.dir))
+    r = report(Path(args.dir), _single(curves, "cfg.train.max_length"), _title(curves))
+    print(format_table(r.summary))
+    for run, reason in r.failed:
+        print(f"failed: {run}: {reason}")
+    spent = r.spent
     print(f"{spent['runs']} runs: training {spent['train_seconds']:.1f} s and evaluation {spent['eval_seconds']:.1f} s, "
           f"including {spent.get('compile_seconds', 0):.1f} s building programs ({spent.get('compiled_programs', 0):.0f} "
           f"compiled, {spent.get('loaded_programs', 0):.0f} loaded from the cache)")
-    print(f"wrote {plot}, {root / 'table.csv'}, {root / 'results.parquet'}, {root / 'summary.csv'}")
+    print(f"wrote {r.html}, {', '.join(str(f) for f in r.figures)}, table.csv, results.parquet, summary.csv")
 
 
 def cmd_verdict(args) -> None:
