@@ -9,18 +9,22 @@
 
 # %% [markdown]
 # # Exploring a sweep
-# Load every finished run under a sweep directory (default: the `make demo` output),
-# look at the per-length table and plot accuracy against length.
-# Open with `jupytext --to notebook notebooks/explore_results.py`, or run as a script.
+# Load every finished run under a sweep directory (`SWEEP`; default: the `make demo` output),
+# look at the per-length table and plot accuracy against length (into `OUT`, default the sweep).
+# Open with `jupytext --to notebook notebooks/explore_results.py`, or run as a script, from any
+# working directory: relative paths are taken from the repository root.
 
 # %%
 import os
 from pathlib import Path
 
+import lengthgen
 from lengthgen.collect import collect, varying_columns
 from lengthgen.plots import plot_curves
 
-SWEEP = Path(os.environ.get("SWEEP", "outputs/demo"))
+ROOT = Path(lengthgen.__file__).resolve().parent.parent
+SWEEP = ROOT / os.environ.get("SWEEP", "outputs/demo")
+OUT = ROOT / os.environ.get("OUT", str(SWEEP))
 curves, summaries = collect(SWEEP)
 labels = varying_columns(curves) or ["position"]
 print(summaries.groupby(labels)[["mean_test_token_acc", "mean_test_seq_acc", "generalization_length"]].mean())
@@ -33,5 +37,5 @@ wide = curves[curves.eval_set == "default"].pivot_table(index="length", columns=
 print(wide.round(3).to_string())
 
 # %%
-plot_curves(curves[curves.eval_set == "default"], SWEEP / "notebook_curves.png", group_by=labels,
+plot_curves(curves[curves.eval_set == "default"], OUT / "notebook_curves.png", group_by=labels,
             train_max_length=int(curves["cfg.train.max_length"].iloc[0]))

@@ -153,7 +153,7 @@ CASES = [
      ["job 1200 (train.lr=-1 seed=0 position=rope)", "train.lr must be a finite number > 0, got -1.0"]),
     ("sweep-jobs-share-a-directory", "lengthgen-train", ["--config-dir", "experiments/ruoss", "+study=demo",
                                                          "seed=0,1", "hydra.sweep.dir={dir}/run"],
-     ["job 1 (position=randomized_rope seed=1)", "like job 0 (position=randomized_rope seed=0)",
+     ["job 1 (position=randomized_rope_L128 seed=1)", "like job 0 (position=randomized_rope_L128 seed=0)",
       "hydra.sweep.subdir"]),
     ("option-missing-in-a-swept-scheme", "lengthgen-train", ["-m", "position=randomized_rope,rope",
                                                             "position.max_len=128", "hydra.sweep.dir={dir}/run"],
