@@ -1,8 +1,8 @@
 """One run: build, train (resuming from a checkpoint), evaluate, write results.
 
 Files in the run directory: config.yaml (resolved), curve.csv, summary.json,
-curve.png, params.msgpack (final parameters), run.log; checkpoint.msgpack while the run is unfinished; failed.json
-after a non-finite loss. Every file is written atomically (`lengthgen.results`).
+curve.png, params.msgpack (final parameters), run.log; checkpoint.msgpack while the
+run is unfinished; failed.json after a non-finite loss. Every file is written atomically (`lengthgen.results`).
 
 Resume. The checkpoint holds the full `TrainState` of every seed: parameters,
 optimizer state, step and PRNG key; the step is also the data-stream position
@@ -89,8 +89,6 @@ def progress_bar(total: int, desc: str, enabled: bool):
 def checkpoint_interval(t) -> int:
     """Chunks between checkpoints: `checkpoint_every` steps rounded up to whole chunks (0 = never)."""
     return -(-t.checkpoint_every // t.chunk_steps) if t.checkpoint_every else 0
-
-
 
 
 def fingerprint(cfg: RunConfig, with_eval: bool = True) -> dict[str, Any]:
