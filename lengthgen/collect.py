@@ -82,27 +82,20 @@ def varying_columns(frame: pd.DataFrame) -> list[str]:
 GENERALIZES_AT = 1.5
 
 
-def seed_robustness(summaries: pd.DataFrame, by: str = "config", factor: float = GENERALIZES_AT) -> pd.DataFrame:
-    """Per `by` group: how many seeds there are, how many generalize (generalization length >=
-    factor x N) and the spread of the generalization length over seeds."""
-    frame = summaries.assign(generalizes=summaries.generalization_length
-                             >= factor * summaries["cfg.train.max_length"])
-    return frame.groupby(by, sort=True).agg(
-        seeds=("generalizes", "size"), generalizing=("generalizes", "sum"),
-        gen_length_sd=("generalization_length", lambda g: float(g.std(ddof=1)) if len(g) > 1 else 0.0),
-        gen_length_min=("generalization_length", "min"), gen_length_max=("generalization_length", "max"))
-
-
-def seed_table(summaries: pd.DataFrame, rows: str = "task", columns: str = "position",
-               metric: str = "mean_test_token_acc") -> pd.DataFrame:
-    """Per (rows, columns) cell: the mean of `metric` over seeds with its 95% t interval, the
-    number of seeds, and how many of them generalize (generalization length >= GENERALIZES_AT x N)."""
+def seed_table(summaries: pd.DataFrame, by: tuple[str, ...] = ("task", "position"),
+               metric: str = "mean_test_token_acc", factor: float = GENERALIZES_AT) -> pd.DataFrame:
+    """Per group of `by`: the mean of `metric` over seeds with its 95% t interval, the number
+    of seeds, how many generalize (generalization length >= factor x N), and the
+    generalization length's mean, spread and range over seeds."""
     out = []
-    for (r, c), cell in summaries.groupby([rows, columns], sort=True):
+    for key, cell in summaries.groupby(list(by), sort=True):
         mean, lo, hi = mean_interval(cell[metric].to_numpy())
-        generalizing = int((cell.generalization_length >= GENERALIZES_AT * cell["cfg.train.max_length"]).sum())
-        out.append({rows: r, columns: c, "mean": mean, "lo": lo, "hi": hi, "seeds": len(cell),
-                    "generalizing": generalizing})
+        gen = cell.generalization_length
+        out.append({**dict(zip(by, key)), "mean": mean, "lo": lo, "hi": hi, "seeds": len(cell),
+                    "generalizing": int((gen >= factor * cell["cfg.train.max_length"]).sum()),
+                    "gen_length_mean": float(gen.mean()),
+                    "gen_length_sd": float(gen.std(ddof=1)) if len(gen) > 1 else 0.0,
+                    "gen_length_min": gen.min(), "gen_length_max": gen.max()})
     return pd.DataFrame(out)
 
 

@@ -34,12 +34,10 @@ class Report:
 def summary_rows(summaries: pd.DataFrame) -> pd.DataFrame:
     """Per configuration: mean test token accuracy over seeds with its 95% interval, mean test
     exact match, generalization length (mean, sd over seeds) and seeds that generalize."""
-    token = seed_table(summaries.assign(one=""), rows="config", columns="one").set_index("config")
-    exact = seed_table(summaries.assign(one=""), rows="config", columns="one",
-                       metric="mean_test_seq_acc").set_index("config")
-    gen = summaries.groupby("config").generalization_length.agg(["mean", lambda g: g.std(ddof=1) if len(g) > 1 else 0.0])
+    token = seed_table(summaries, by=("config",)).set_index("config")
+    exact = seed_table(summaries, by=("config",), metric="mean_test_seq_acc").set_index("config")
     return pd.DataFrame({"test token acc": token["mean"], "lo": token.lo, "hi": token.hi,
-                         "test exact": exact["mean"], "gen. length": gen.iloc[:, 0], "sd": gen.iloc[:, 1],
+                         "test exact": exact["mean"], "gen. length": token.gen_length_mean, "sd": token.gen_length_sd,
                          "generalizing": token.generalizing, "seeds": token.seeds})
 
 
@@ -124,7 +122,8 @@ def render(r: Report, title: str, train_max_length: int | None) -> str:
         data = base64.b64encode(Path(path).read_bytes()).decode()
         return f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}"></figure>'
 
-    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in format_rows(r.summary))
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                    for row in format_rows(r.summary))
     failed = ("<ul>" + "".join(f"<li><code>{html.escape(run)}</code>: {html.escape(reason)}</li>"
                                for run, reason in r.failed) + "</ul>") if r.failed else "<p>none</p>"
     n = f"N = {train_max_length}" if train_max_length else "N varies"

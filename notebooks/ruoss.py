@@ -35,7 +35,7 @@ print(f"{len(summaries.run.unique())} runs, {len(summaries)} models; train lengt
 # many seeds generalize (exact match >= 0.9 up to 1.5 N).
 
 # %%
-table = seed_table(summaries, rows="task", columns="position")
+table = seed_table(summaries, by=("task", "position"))
 table["cell"] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}] {g}/{s}" for m, lo, hi, g, s in
                  table[["mean", "lo", "hi", "generalizing", "seeds"]].itertuples(index=False)]
 print(table.pivot(index="task", columns="position", values="cell").to_string())

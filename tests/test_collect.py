@@ -3,20 +3,21 @@
 import pandas as pd
 import pytest
 
-from lengthgen.collect import seed_robustness, seed_table, time_spent, varying_columns
+from lengthgen.collect import seed_table, time_spent, varying_columns
 
 
 def summaries(gen_lengths, n=8):
     return pd.DataFrame({"config": ["rope"] * len(gen_lengths), "run": [f"r{i}" for i in range(len(gen_lengths))],
-                         "generalization_length": gen_lengths, "cfg.train.max_length": n})
+                         "generalization_length": gen_lengths, "cfg.train.max_length": n,
+                         "mean_test_token_acc": 0.5})
 
 
-def test_seed_robustness_counts_seeds_reaching_one_and_a_half_n():
-    robust = seed_robustness(summaries([8, 11, 12, 20])).loc["rope"]
+def test_seed_table_counts_seeds_reaching_one_and_a_half_n():
+    robust = seed_table(summaries([8, 11, 12, 20]), by=("config",)).set_index("config").loc["rope"]
     assert (robust.seeds, robust.generalizing) == (4, 2)
     assert robust.gen_length_sd == pytest.approx(pd.Series([8, 11, 12, 20]).std())
     assert (robust.gen_length_min, robust.gen_length_max) == (8, 20)
-    assert seed_robustness(summaries([12]), factor=2.0).loc["rope"].generalizing == 0
+    assert seed_table(summaries([12]), by=("config",), factor=2.0).generalizing.iloc[0] == 0
 
 
 def test_time_spent_counts_each_run_once():
