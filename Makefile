@@ -8,7 +8,7 @@ STUDY ?= ruoss
 VARIANT ?= quick
 RESULTS ?= outputs/$(STUDY)/$(VARIANT)
 
-.PHONY: demo study test test-slow bench install clean
+.PHONY: demo study test test-slow lint bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ study: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

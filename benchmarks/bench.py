@@ -195,7 +195,8 @@ def end_to_end() -> dict[str, float]:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         summary = run(cfg, Path(tmp))
-    return {"end_to_end_minutes": (time.perf_counter() - start) / 60, "compiled_programs": summary["compiled_programs"] + summary["loaded_programs"],
+    return {"end_to_end_minutes": (time.perf_counter() - start) / 60,
+            "compiled_programs": summary["compiled_programs"] + summary["loaded_programs"],
             "e2e_train_seconds": summary["train_seconds"], "e2e_eval_seconds": summary["eval_seconds"],
             "e2e_eval_bucket_ends": ends, "e2e_eval_padded_over_real_flops": padding}
 

@@ -122,7 +122,8 @@ def build(cfg: RunConfig) -> Built:
             raise ConfigError(f"task '{task.name}' does not support layout '{layout}'; valid: {', '.join(task.layouts)}")
         usable = [name for name in model.layouts if name in task.layouts]
         if not usable:
-            raise ConfigError(f"task '{task.name}' needs layout {', '.join(task.layouts)}, which model '{model.name}' cannot read")
+            raise ConfigError(f"task '{task.name}' needs layout {', '.join(task.layouts)}, "
+                              f"which model '{model.name}' cannot read")
         layout = usable[0]
     if task.attention_window and not (model.causal and model.attention):
         raise ConfigError(f"task '{task.name}' masks attention to the last {task.attention_window} slots, which needs "

@@ -169,7 +169,8 @@ class RunConfig:
             else:
                 kwargs[f.name] = _coerce(value, f.default, f.name)
         if raw:
-            raise ConfigError(f"unknown config key '{sorted(raw)[0]}'; valid: {', '.join(f.name for f in dataclasses.fields(cls))}")
+            valid = ", ".join(f.name for f in dataclasses.fields(cls))
+            raise ConfigError(f"unknown config key '{sorted(raw)[0]}'; valid: {valid}")
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -241,7 +242,8 @@ def validate(cfg: RunConfig) -> None:
     if t.min_length > t.max_length:
         raise ConfigError(f"train.min_length ({t.min_length}) must be <= train.max_length ({t.max_length})")
     if e.max_length <= t.max_length:
-        raise ConfigError(f"eval.max_length ({e.max_length}) must be > train.max_length ({t.max_length}) to test length generalization")
+        raise ConfigError(f"eval.max_length ({e.max_length}) must be > train.max_length ({t.max_length}) "
+                          "to test length generalization")
     if e.min_length > e.max_length:
         raise ConfigError(f"eval.min_length ({e.min_length}) must be <= eval.max_length ({e.max_length})")
     if m.d_model % m.heads:

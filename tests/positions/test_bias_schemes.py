@@ -64,7 +64,9 @@ def test_kerple_constraints_hold_after_large_optimizer_steps(name, direction):
     np.testing.assert_allclose(r2, 1.0, rtol=1e-3)
 
     weights = jnp.array([1.0, -1.0])[:, None, None]  # head 0 and head 1 pushed opposite ways
-    loss = lambda params: direction * (weights * module.apply({"params": params}, pos, method="bias")).sum()
+    def loss(params):
+        return direction * (weights * module.apply({"params": params}, pos, method="bias")).sum()
+
     tx = optax.sgd(1e4)
     params = variables["params"]
     state = tx.init(params)
