@@ -115,21 +115,20 @@ def cmd_collect(args) -> None:
 def cmd_plot(args) -> None:
     from lengthgen.collect import collect, varying_columns
     from lengthgen.plots import plot_curves
+    from lengthgen.report import single_value, title_of
 
     curves, _ = collect(Path(args.dir))
     out = plot_curves(curves, Path(args.out or Path(args.dir) / "curves.png"),
-                      train_max_length=_single(curves, "cfg.train.max_length"), title=_title(curves),
+                      train_max_length=single_value(curves, "cfg.train.max_length"), title=title_of(curves),
                       group_by=varying_columns(curves) or None)
     print(f"wrote {out}")
 
 
 def cmd_report(args) -> None:
     """Tables, figures and report.html for the runs under DIR, and the summary printed."""
-    from lengthgen.collect import collect
     from lengthgen.report import format_table, report
 
-    curves, _ = collect(Path(args.dir))
-    r = report(Path(args.dir), _single(curves, "cfg.train.max_length"), _title(curves))
+    r = report(Path(args.dir))
     print(format_table(r.summary))
     for run, reason in r.failed:
         print(f"failed: {run}: {reason}")
@@ -169,16 +168,6 @@ def cmd_attention(args) -> None:
               "(distractor mass at steps right / wrong):")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote {npz}, {png}")
-
-
-def _single(frame, column):
-    values = frame[column].unique() if column in frame else []
-    return int(values[0]) if len(values) == 1 else None
-
-
-def _title(frame) -> str:
-    parts = [str(frame[c].iloc[0]) for c in ("task", "model") if c in frame and frame[c].nunique() == 1]
-    return " / ".join(parts)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -77,9 +77,21 @@ def plot_heatmap(curves: pd.DataFrame, path: Path, train_max_length: int | None)
     return save(fig, path)
 
 
-def report(root: Path, train_max_length: int | None, title: str) -> Report:
+def single_value(frame: pd.DataFrame, column: str) -> int | None:
+    """The column's value if every row has the same one (the sweep's N), else None."""
+    values = frame[column].unique() if column in frame else []
+    return int(values[0]) if len(values) == 1 else None
+
+
+def title_of(frame: pd.DataFrame) -> str:
+    """`task / model` where the runs share them."""
+    return " / ".join(str(frame[c].iloc[0]) for c in ("task", "model") if c in frame and frame[c].nunique() == 1)
+
+
+def report(root: Path) -> Report:
     root = Path(root)
     curves, summaries = write_tables(root)
+    train_max_length, title = single_value(curves, "cfg.train.max_length"), title_of(curves)
     group = varying_columns(curves) or ["position"]
     figures = [plot_curves(curves, root / "curves.png", train_max_length=train_max_length, title=title,
                            group_by=group)]

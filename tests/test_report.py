@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 from conftest import run_cli
-from test_verdict import N, fabricate
+from test_verdict import fabricate
 
 from lengthgen.report import format_table, report
 
@@ -30,7 +30,7 @@ def sweep(tmp_path):
 
 
 def test_report_summarizes_every_configuration_and_lists_failed_runs(sweep):
-    r = report(sweep, N, "fabricated")
+    r = report(sweep)
     assert len(r.summary) == 8  # 4 tasks x 2 schemes
     row = r.summary.loc["position=randomized_rope, task=reverse_string"]
     assert row["test token acc"] == pytest.approx(0.71) and row.seeds == 3
@@ -42,7 +42,7 @@ def test_report_summarizes_every_configuration_and_lists_failed_runs(sweep):
 
 
 def test_printed_table_columns_line_up(sweep):
-    lines = format_table(report(sweep, N, "t").summary).splitlines()
+    lines = format_table(report(sweep).summary).splitlines()
     ends = {len(line) for line in lines}
     assert len(ends) == 1, lines  # every row as wide as the header: right-aligned columns line up
     assert re.search(r"0\.710 \[0\.\d{3}, 0\.\d{3}\]", "\n".join(lines))
@@ -68,7 +68,7 @@ def test_page_renders_in_headless_chromium_without_errors(sweep, tmp_path):
         if os.environ.get("LENGTHGEN_REQUIRE_CHROMIUM"):
             pytest.fail("Chromium is required (LENGTHGEN_REQUIRE_CHROMIUM) but not installed")
         pytest.skip("Chromium is not installed (apt-get install chromium)")
-    r = report(sweep, N, "fabricated")
+    r = report(sweep)
     dom, console = open_in_chromium(r.html, tmp_path)
     assert 'data-loaded="ok"' in dom, dom[:500]
     assert console == []
