@@ -26,6 +26,7 @@ from lengthgen.build import build
 from lengthgen.config import RunConfig
 from lengthgen.data import EVAL_STREAM, encode, eval_batch, seq_len
 from lengthgen.errors import ConfigError
+from lengthgen.evaluate import eval_sets
 from lengthgen.results import read_params, write_bytes
 from lengthgen.train import Program, raw_key
 
@@ -61,12 +62,10 @@ def load(run_dir: Path) -> tuple[Any, Program, Any]:
 
 def capture(built, program: Program, params, length: int, samples: int, set_name: str = "default") -> Capture:
     """Run `samples` evaluation instances of `length` through every model, keeping the attention."""
-    task = built.task
-    if set_name != "default":
-        if set_name not in task.eval_variants:
-            raise ConfigError(f"unknown evaluation set '{set_name}'; valid: "
-                              f"{', '.join(['default', *task.eval_variants])}")
-        task = task.variant(task.eval_variants[set_name])
+    sets = eval_sets(built.task)
+    if set_name not in sets:
+        raise ConfigError(f"unknown evaluation set '{set_name}'; valid: {', '.join(sets)}")
+    task = sets[set_name]
     task.check_length(length)
     e = built.cfg.eval
     batch = eval_batch(task, length, max(samples, e.samples_per_length), e.seed)

@@ -37,6 +37,11 @@ def wilson(successes: float, n: float, z: float = 1.959964) -> tuple[float, floa
     return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
+def eval_sets(task: Task) -> dict[str, Task]:
+    """Every evaluation set of a task by name: "default" (the task itself), then its variants."""
+    return {"default": task, **{name: task.variant(o) for name, o in task.eval_variants.items()}}
+
+
 def eval_buckets(built, lengths: list[int], task: Task) -> list[list[int]]:
     """The run's evaluation buckets. Multiply-adds per token of the dense layers (4 d^2 + 2 d f)
     against those of attention per key (2 d, for q.k and the mixing) give the size

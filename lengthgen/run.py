@@ -289,7 +289,7 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     """
     import jax
 
-    from lengthgen.evaluate import curve_table, evaluate, summarize
+    from lengthgen.evaluate import curve_table, eval_sets, evaluate, summarize
     from lengthgen.plots import plot_curves
     from lengthgen.train import Program
 
@@ -316,7 +316,7 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     save_params(run_dir, jax.device_get(params))
 
     start = time.perf_counter()
-    sets = {"default": built.task, **{k: built.task.variant(v) for k, v in built.task.eval_variants.items()}}
+    sets = eval_sets(built.task)
     log.info("evaluating %d lengths x %d sets", len(built.eval_lengths), len(sets))
     bar = progress_bar(len(built.eval_lengths) * len(sets), "eval", cfg.progress)
     curve = pd.concat([curve_table(built, evaluate(program, params, built.eval_lengths, bar, task), name)
