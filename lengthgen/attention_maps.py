@@ -4,9 +4,11 @@ Loads a finished run's final parameters (`params.msgpack`), runs K evaluation in
 of length L (the same fixed instances as the run's evaluation) with every layer's
 attention weights captured, and splits each scored step's attention mass into the slots
 the step needs (`Task.needed_slots`) and the other visible slots, the distractors.
-Writes `attention_L<L>[_<set>].npz` (weights M x layers x K x H x S x S and the masks) and
-a PNG grid (layer x head) into the run directory, and returns the per layer and head
-means, also split by whether the model got the step right.
+Writes into the run directory `attention_L<L>[_<set>].npz` (weights M x layers x K x H x
+S x S as float16, and the masks), a PNG grid (layer x head), and the tidy tables
+attention.csv (mass per model, layer and head, at steps right and wrong) and steps.csv
+(accuracy per step number), which `lengthgen verdict` claims can read (`table:`). A run
+with `eval.attention_lengths` does the same for those lengths when it finishes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from lengthgen.config import RunConfig
 from lengthgen.data import EVAL_STREAM, encode, eval_batch, seq_len
 from lengthgen.errors import ConfigError
 from lengthgen.evaluate import eval_sets
-from lengthgen.results import read_params, write_bytes
+from lengthgen.results import read_params, write_bytes, write_csv
 from lengthgen.train import Program, raw_key
 
 
@@ -106,23 +108,99 @@ def masses(c: Capture) -> tuple[np.ndarray, np.ndarray]:
     return need, total - need
 
 
-def summary_table(c: Capture, model: int = 0) -> pd.DataFrame:
-    """Per layer and head, over scored steps: mean needed and distractor mass, overall and at
-    steps the model got right and wrong (NaN where there are none)."""
-    need, distract = (m[model] for m in masses(c))
-    scored, correct = c.scored_BxS, c.correct_MxBxS[model]
+def step_index(scored_BxS: np.ndarray) -> np.ndarray:
+    """B x S: each scored slot's step number (1 for an instance's first scored slot), 0 elsewhere."""
+    return np.cumsum(scored_BxS, axis=1) * scored_BxS
+
+
+def attention_table(c: Capture, built, length: int, eval_set: str = "default") -> pd.DataFrame:
+    """Per model, layer and head, over the scored steps of `length`: steps right and wrong,
+    mean needed and distractor mass (all steps, right ones, wrong ones; NaN where there are
+    none), and distractor_gap = distractor_wrong - distractor_right, a comparison at one
+    length (distractor mass grows with length, so steps of different lengths do not compare)."""
+    need, distract = masses(c)
+    scored = c.scored_BxS
     rows = []
-    for layer in range(need.shape[0]):
-        for head in range(need.shape[2]):
-            n, d = need[layer, :, head], distract[layer, :, head]
-            row = {"layer": layer, "head": head, "needed": _mean(n, scored), "distractor": _mean(d, scored),
-                   "distractor_correct": _mean(d, scored & correct), "distractor_wrong": _mean(d, scored & ~correct)}
-            rows.append(row)
+    for m, (lr, seed) in enumerate(built.cfg.models):
+        right, wrong = scored & c.correct_MxBxS[m], scored & ~c.correct_MxBxS[m]
+        for layer in range(need.shape[1]):
+            for head in range(need.shape[3]):
+                n, d = need[m, layer, :, head], distract[m, layer, :, head]
+                row = {**_keys(built, lr, seed, eval_set, length), "layer": layer, "head": head,
+                       "steps_right": int(right.sum()), "steps_wrong": int(wrong.sum()),
+                       "needed": _mean(n, scored), "distractor": _mean(d, scored),
+                       "needed_right": _mean(n, right), "needed_wrong": _mean(n, wrong),
+                       "distractor_right": _mean(d, right), "distractor_wrong": _mean(d, wrong)}
+                row["distractor_gap"] = row["distractor_wrong"] - row["distractor_right"]
+                rows.append(row)
     return pd.DataFrame(rows)
+
+
+def steps_table(c: Capture, built, length: int, eval_set: str = "default") -> pd.DataFrame:
+    """Per model and step number k (the k-th scored slot of an instance): instances scored
+    there, right ones, step_acc, first_wrong (instances whose first wrong step is k) and
+    trained (k <= N: a step whose slots and needed tokens training scored, in a format that
+    keeps every step at the same place at every length)."""
+    k_BxS = step_index(c.scored_BxS)
+    n = built.cfg.train.max_length
+    rows = []
+    for m, (lr, seed) in enumerate(built.cfg.models):
+        wrong_BxS = c.scored_BxS & ~c.correct_MxBxS[m]
+        first = np.where(wrong_BxS.any(1), k_BxS[np.arange(len(k_BxS)), wrong_BxS.argmax(1)], 0)
+        for k in range(1, int(k_BxS.max()) + 1):
+            at = k_BxS == k
+            right = int((at & c.correct_MxBxS[m]).sum())
+            rows.append({**_keys(built, lr, seed, eval_set, length), "step": k, "trained": k <= n,
+                         "instances": int(at.sum()), "right": right, "step_acc": right / max(int(at.sum()), 1),
+                         "first_wrong": int((first == k).sum())})
+    return pd.DataFrame(rows)
+
+
+def _keys(built, lr: float, seed: int, eval_set: str, length: int) -> dict[str, object]:
+    return {"task": built.task.name, "model": built.model.name, "position": built.position.name, "lr": lr,
+            "seed": seed, "eval_set": eval_set, "length": length,
+            "split": "train" if length <= built.cfg.train.max_length else "test"}
 
 
 def _mean(values: np.ndarray, where: np.ndarray) -> float:
     return float(values[where].mean()) if where.any() else float("nan")
+
+
+TABLES = ("attention.csv", "steps.csv")
+
+
+def record(c: Capture, built, run_dir: Path, length: int, eval_set: str = "default") -> list[pd.DataFrame]:
+    """Put the capture's rows into the run's attention.csv and steps.csv, replacing earlier
+    rows of the same length and set; returns the two tables' new rows."""
+    new = [attention_table(c, built, length, eval_set), steps_table(c, built, length, eval_set)]
+    for name, rows in zip(TABLES, new):
+        path = Path(run_dir) / name
+        if path.exists():
+            old = pd.read_csv(path)
+            old = old[(old.length != length) | (old.eval_set != eval_set)]
+            rows = pd.concat([old, rows], ignore_index=True).sort_values(["eval_set", "length"], kind="stable")
+        write_csv(path, rows)
+    return new
+
+
+def analyze(built, program: Program, params, run_dir: Path) -> None:
+    """The run's `eval.attention_lengths`: every evaluation instance of each length through
+    every model, into attention.csv and steps.csv, plus maps of the first
+    `eval.attention_maps` instances of the first model (the maps are for looking at; the
+    tables cover every model)."""
+    e = built.cfg.eval
+    for length in e.attention_lengths:
+        c = capture(built, program, params, length, e.samples_per_length)
+        record(c, built, run_dir, length)
+        if e.attention_maps:
+            save(subset(c, e.attention_maps, models=1), run_dir, length, "default")
+
+
+def subset(c: Capture, instances: int, models: int | None = None) -> Capture:
+    """The capture of the first `instances` instances (and first `models` models)."""
+    return Capture(c.weights[:models, :, :instances], None if c.needed is None else c.needed[:instances],
+                   c.scored_BxS[:instances], c.correct_MxBxS[:models, :instances], c.visible_SxS,
+                   c.tokens_BxS[:instances])
 
 
 def save(c: Capture, run_dir: Path, length: int, set_name: str, model: int = 0) -> tuple[Path, Path]:
@@ -131,7 +209,8 @@ def save(c: Capture, run_dir: Path, length: int, set_name: str, model: int = 0) 
 
     stem = f"attention_L{length}" + ("" if set_name == "default" else f"_{set_name}")
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, weights=c.weights, needed=c.needed if c.needed is not None else np.zeros(0, bool),
+    needed = c.needed if c.needed is not None else np.zeros(0, bool)
+    np.savez_compressed(buffer, weights=c.weights.astype(np.float16), needed=needed,
                         scored=c.scored_BxS, correct=c.correct_MxBxS, visible=c.visible_SxS, tokens=c.tokens_BxS)
     npz = Path(run_dir) / f"{stem}.npz"
     write_bytes(npz, buffer.getvalue())

@@ -149,25 +149,27 @@ def cmd_verdict(args) -> None:
 
 
 def cmd_attention(args) -> None:
-    from lengthgen.attention_maps import capture, load, save, summary_table
+    from lengthgen.attention_maps import capture, load, record, save
 
     built, program, params = load(Path(args.run_dir))
     if not 0 <= args.model < len(built.cfg.models):
         raise ConfigError(f"--model {args.model} out of range: the run has models 0..{len(built.cfg.models) - 1}")
     c = capture(built, program, params, args.length, args.samples, args.set)
     npz, png = save(c, Path(args.run_dir), args.length, args.set, args.model)
-    table = summary_table(c, args.model)
-    scored = c.scored_BxS
-    right = int((c.correct_MxBxS[args.model] & scored).sum())
+    table = record(c, built, Path(args.run_dir), args.length, args.set)[0]
+    lr, seed = built.cfg.models[args.model]
+    table = table[(table.lr == lr) & (table.seed == seed)]
+    right, wrong = int(table.steps_right.iloc[0]), int(table.steps_wrong.iloc[0])
     print(f"{built.task.name} / {built.position.name}, length {args.length} ({args.set}), model {args.model}: "
-          f"{right}/{int(scored.sum())} scored steps right")
+          f"{right}/{right + wrong} scored steps right")
     if c.needed is None:
         print(f"task '{built.task.name}' does not define the slots a step needs: maps saved, no mass split")
     else:
         print("attention mass at scored steps on the slots they need / on distractors "
               "(distractor mass at steps right / wrong):")
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {npz}, {png}")
+        columns = ["layer", "head", "needed", "distractor", "distractor_right", "distractor_wrong"]
+        print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {npz}, {png}; rows in attention.csv and steps.csv")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -38,6 +38,15 @@ def run_config(run_dir: Path) -> dict[str, object]:
     return flatten(yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
 
 
+def run_name(run_dir: Path, root: Path) -> str:
+    return str(run_dir.relative_to(root)) if run_dir != Path(root) else "."
+
+
+def tagged(frame: pd.DataFrame, run: str, cfg: dict[str, object]) -> pd.DataFrame:
+    """`frame` with its run's name and cfg.* columns (a multi-seed run's seeds are rows, not cfg.seed)."""
+    return frame.assign(run=run, **{k: [v] * len(frame) for k, v in cfg.items() if k != "cfg.seed"})
+
+
 def collect(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(curves, summaries): per-length rows and per-seed summary rows, both with cfg.* columns."""
     curves, summaries = [], []
@@ -48,8 +57,8 @@ def collect(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             summary = json.loads((run_dir / "summary.json").read_text())
         except (OSError, ValueError, yaml.YAMLError) as exc:
             raise ConfigError(f"unreadable run {run_dir}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-        run = str(run_dir.relative_to(root)) if run_dir != Path(root) else "."
-        curve = curve.assign(run=run, **{k: [v] * len(curve) for k, v in cfg.items() if k != "cfg.seed"})
+        run = run_name(run_dir, root)
+        curve = tagged(curve, run, cfg)
         if "lr" in curve:  # a run of several learning rates: each row's own
             curve["cfg.train.lr"] = curve["lr"]
         curves.append(curve)
@@ -64,6 +73,24 @@ def collect(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not curves:
         raise FileNotFoundError(f"no finished runs (summary.json) under {root}")
     return pd.concat(curves, ignore_index=True), pd.DataFrame(summaries)
+
+
+def collect_table(root: Path, name: str) -> pd.DataFrame:
+    """The per-run table `name` (attention.csv, steps.csv, ...) of every finished run under
+    `root` that has one, each row with its run's `run` and cfg.* columns."""
+    frames = []
+    for run_dir in finished_runs(root):
+        if not (run_dir / name).exists():
+            continue
+        try:
+            frame = pd.read_csv(run_dir / name)
+            cfg = run_config(run_dir)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise ConfigError(f"unreadable {run_dir / name}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        frames.append(tagged(frame, run_name(run_dir, root), cfg))
+    if not frames:
+        raise FileNotFoundError(f"no run under {root} has {name}")
+    return pd.concat(frames, ignore_index=True)
 
 
 def varying_columns(frame: pd.DataFrame) -> list[str]:

@@ -106,6 +106,10 @@ class EvalConfig:
     The default, 1,000, is about 11 hours at the 25 GFLOP/s evaluation reaches on
     two CPU cores, and 23 times the evaluation of lengths 41..500 in the Ruoss et
     al. setting (43 TFLOP).
+    attention_lengths: after evaluation, capture every layer's attention on the
+    evaluation instances of these lengths and write attention.csv and steps.csv
+    (`lengthgen.attention_maps.analyze`); attention_maps: how many of those instances
+    to keep as maps (attention_L<length>.npz and .png per length; 0 = none).
     """
 
     max_length: int = 48
@@ -116,6 +120,8 @@ class EvalConfig:
     seed: int = 1234
     buckets: int = 4
     max_tflop: float = 1000.0
+    attention_lengths: tuple[int, ...] = ()
+    attention_maps: int = 0
 
 
 @dataclass(frozen=True)
@@ -185,7 +191,14 @@ def _section(factory, value: Any, name: str):
     unknown = sorted(set(value) - valid)
     if unknown:
         raise ConfigError(f"unknown key '{name}.{unknown[0]}'; valid: {', '.join(sorted(valid))}")
-    return dataclasses.replace(default, **{k: _coerce(v, getattr(default, k), f"{name}.{k}") for k, v in value.items()})
+    out = {}
+    for key, v in value.items():
+        kind = next(f.type for f in dataclasses.fields(default) if f.name == key)
+        if kind == "tuple[int, ...]" and isinstance(v, (list, tuple)):
+            out[key] = tuple(_coerce(x, 0, f"{name}.{key}[{i}]") for i, x in enumerate(v))
+        else:
+            out[key] = _coerce(v, getattr(default, key), f"{name}.{key}")
+    return dataclasses.replace(default, **out)
 
 
 def _floats(cfg: RunConfig):
@@ -235,6 +248,13 @@ def validate(cfg: RunConfig) -> None:
                           f"{cfg.seed} + {t.seeds}")
     if e.seed >= SEED_LIMIT:
         raise ConfigError(f"eval.seed must be < {SEED_LIMIT} (seeds are 32-bit words), got {e.seed}")
+    for length in e.attention_lengths:
+        if not e.min_length <= length <= e.max_length:
+            raise ConfigError(f"eval.attention_lengths: {length} is outside the evaluated lengths "
+                              f"{e.min_length}..{e.max_length}")
+    if not 0 <= e.attention_maps <= e.samples_per_length:
+        raise ConfigError(f"eval.attention_maps must be in 0..eval.samples_per_length ({e.samples_per_length}), "
+                          f"got {e.attention_maps}")
     if not e.max_tflop > 0:
         raise ConfigError(f"eval.max_tflop must be > 0, got {e.max_tflop}")
     if cfg.memory_gb < 0:

@@ -97,6 +97,47 @@ def plot_panels(curve: pd.DataFrame, path: Path, panel: str = "task", group_by: 
     return save(fig, path)
 
 
+def plot_attention(attention: pd.DataFrame, steps: pd.DataFrame, path: Path, group_by: list[str]) -> Path:
+    """Per configuration (a row of panels): step accuracy by length at steps 1..N (the ones
+    training scored) and beyond; and the attention mass on distractors by length at right and
+    at wrong steps (mean over layers and heads, then over seeds; the band is the range over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attention = attention.assign(label=config_label(attention, group_by))
+    steps = steps.assign(label=config_label(steps, group_by))
+    labels = sorted(steps.label.unique())
+    fig, axes = plt.subplots(len(labels), 2, figsize=(11, 3.0 * len(labels)), squeeze=False)
+    models = ["run", "lr", "seed"]
+    for (left, right), label in zip(axes, labels):
+        rows = steps[steps.label == label]
+        n = rows["cfg.train.max_length"].iloc[0] if "cfg.train.max_length" in rows else None
+        for trained, name in ((True, "steps 1..N"), (False, "steps > N")):
+            part = rows[rows.trained == trained].groupby([*models, "length"])[["right", "instances"]].sum()
+            _band(left, (part.right / part.instances).groupby("length"), name)
+        mass = attention[attention.label == label].groupby([*models, "length"])
+        for column, name in (("distractor_right", "right steps"), ("distractor_wrong", "wrong steps")):
+            _band(right, mass[column].mean().dropna().groupby("length"), name)
+        for ax, ylabel in ((left, "step accuracy"), (right, "attention on distractors")):
+            if n is not None:
+                ax.axvline(n + 0.5, color="k", ls=":", lw=1)
+            ax.set(title=label, xlabel="length", ylabel=ylabel, ylim=(-0.02, 1.02))
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def _band(ax, per_length, label: str) -> None:
+    mean = per_length.mean()
+    if mean.empty:
+        return
+    (line,) = ax.plot(mean.index, mean, marker="o", ms=3, lw=1.4, label=label)
+    ax.fill_between(mean.index, per_length.min(), per_length.max(), color=line.get_color(), alpha=0.15)
+
+
 STYLES = ("-", "--", ":", "-.")
 
 

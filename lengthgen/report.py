@@ -2,7 +2,9 @@
 
 Writes into DIR: results.parquet and summary.csv (`collect.write_tables`), table.csv (per
 configuration and length), curves.png, curves_by_task.png (several tasks), heatmap.png
-(configuration x length, per task) and report.html, which embeds the figures and needs
+(configuration x length, per task), attention.png where runs captured attention
+(`eval.attention_lengths`: step accuracy and distractor mass by length,
+`plots.plot_attention`) and report.html, which embeds the figures and needs
 no network to view. Configurations are labelled by the settings that vary
 (`position=rope, lr=0.001`); settings that change no result are not differences.
 """
@@ -17,8 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from lengthgen.collect import GENERALIZES_AT, seed_table, time_spent, varying_columns, write_tables
-from lengthgen.plots import config_label, plot_curves, plot_panels, save
+from lengthgen.collect import (GENERALIZES_AT, collect_table, finished_runs, seed_table, time_spent, varying_columns,
+                               write_tables)
+from lengthgen.plots import config_label, plot_attention, plot_curves, plot_panels, save
 from lengthgen.results import write_csv, write_text
 
 
@@ -104,6 +107,9 @@ def report(root: Path) -> Report:
     write_csv(root / "table.csv", table)
     figures.append(plot_heatmap(default.assign(config=config_label(default, without_task)), root / "heatmap.png",
                                 train_max_length))
+    if any((run / "steps.csv").exists() for run in finished_runs(root)):
+        figures.append(plot_attention(collect_table(root, "attention.csv"), collect_table(root, "steps.csv"),
+                                      root / "attention.png", group))
     summaries = summaries.assign(config=config_label(summaries, [c for c in group if c in summaries] or ["position"]))
     result = Report(summary_rows(summaries), time_spent(summaries), failed_runs(root), figures, root / "report.html")
     write_text(result.html, render(result, title or str(root), train_max_length))

@@ -1,8 +1,10 @@
 """One run: build, train (resuming from a checkpoint), evaluate, write results.
 
 Files in the run directory: config.yaml (resolved), curve.csv, summary.json,
-curve.png, params.msgpack (final parameters), run.log; checkpoint.msgpack while the
-run is unfinished; failed.json after a non-finite loss. Every file is written atomically (`lengthgen.results`).
+curve.png, params.msgpack (final parameters), run.log; with `eval.attention_lengths`,
+attention.csv, steps.csv and attention_L<length>.npz/.png (`lengthgen.attention_maps`);
+checkpoint.msgpack while the run is unfinished; failed.json after a non-finite loss.
+Every file is written atomically (`lengthgen.results`).
 
 Resume. The checkpoint holds the full `TrainState` of every seed: parameters,
 optimizer state, step and PRNG key; the step is also the data-stream position
@@ -322,9 +324,14 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     curve = pd.concat([curve_table(built, evaluate(program, params, built.eval_lengths, bar, task), name)
                        for name, task in sets.items()], ignore_index=True)
     bar.close()
-    eval_seconds = time.perf_counter() - start
     log.info("writing results to %s", run_dir)
     write_csv(run_dir / "curve.csv", curve)
+    if cfg.eval.attention_lengths and built.model.attention:
+        from lengthgen.attention_maps import analyze
+
+        log.info("capturing attention at lengths %s", ", ".join(map(str, cfg.eval.attention_lengths)))
+        analyze(built, program, params, run_dir)
+    eval_seconds = time.perf_counter() - start
 
     per_seed = []
     for i, (lr, seed) in enumerate(cfg.models):
@@ -354,15 +361,16 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     return summary
 
 
-RESULTS = (SUMMARY, "curve.csv", "curve.png", "config.yaml", PARAMS, CHECKPOINT, FAILED)
+RESULTS = (SUMMARY, "curve.csv", "curve.png", "config.yaml", PARAMS, CHECKPOINT, FAILED, "attention.csv", "steps.csv",
+           "attention_L*.npz", "attention_L*.png")
 
 
 def discard(run_dir: Path) -> None:
     """Delete what an earlier run left in `run_dir` (overwrite=true)."""
-    for name in RESULTS:
-        if (run_dir / name).exists():
-            log.info("overwrite: removing %s", run_dir / name)
-            (run_dir / name).unlink()
+    for pattern in RESULTS:
+        for path in sorted(run_dir.glob(pattern)):
+            log.info("overwrite: removing %s", path)
+            path.unlink()
 
 
 def finish(run_dir: Path) -> None:

@@ -6,7 +6,8 @@ study rerun with other tasks, lengths or seeds:
     claims:
       - id: randomized_rope_beats_rope
         text: randomized RoPE beats RoPE beyond N on most tasks   # optional
-        metric: token_acc          # a per-length column of curve.csv: token_acc or seq_acc
+        table: curves              # optional: curves (curve.csv), attention or steps (below)
+        metric: token_acc          # a column of the table: token_acc or seq_acc for curves
         lengths: test              # test (N+1..M), train (1..N) or [lo, hi] in terms of N and M, e.g. [N+1, 2*N]
         where: {task: [reverse_string, duplicate_string]}         # optional filters on any column
         compare: {column: position, a: randomized_rope, b: rope}  # a difference a - b, paired
@@ -15,8 +16,15 @@ study rerun with other tasks, lengths or seeds:
         require: most              # all | most (more than half) | mean (the mean over groups)
         test: mean                 # mean (the point estimate) or interval (the whole 95% interval)
 
+Tables: `curves` (each run's curve.csv); `attention` and `steps`, the runs' attention.csv
+and steps.csv (`lengthgen.attention_maps`, written for `eval.attention_lengths`):
+attention has needed, distractor (mass per layer and head) and distractor_gap (mass at
+wrong minus right steps of one length); steps has step_acc per step number, with a
+`trained` column (step number <= N) to filter on.
+
 Each model (run, lr, seed) contributes its mean of `metric` over the selected lengths
-of the default evaluation set. With `compare`, models of `a` and `b` are paired on the
+(and layers, heads or steps; NaN, where a length has no wrong step, is left out) of the
+default evaluation set. With `compare`, models of `a` and `b` are paired on the
 `per` columns, lr and seed, and the group's value is the mean paired difference; without
 it, the mean over the group's models. Runs of one side that share those keys (runs that
 differ in another setting) are averaged: narrow them with `where` to compare one setting.
@@ -45,7 +53,10 @@ T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.
        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 REQUIRE = ("all", "most", "mean")
 TESTS = ("mean", "interval")
-METRICS = ("token_acc", "seq_acc")
+TABLES = {"curves": ("token_acc", "seq_acc"),
+          "attention": ("needed", "distractor", "distractor_gap", "needed_right", "needed_wrong",
+                        "distractor_right", "distractor_wrong"),
+          "steps": ("step_acc",)}
 BOUND = re.compile(r"^[\sNM0-9+\-*/().]+$")
 
 
@@ -53,6 +64,7 @@ BOUND = re.compile(r"^[\sNM0-9+\-*/().]+$")
 class Claim:
     id: str
     metric: str
+    table: str = "curves"
     lengths: Any = "test"
     per: tuple[str, ...] = ("task",)
     where: dict[str, Any] = field(default_factory=dict)
@@ -104,8 +116,10 @@ def check_claim(c: Claim) -> None:
     def bad(message: str):
         raise ConfigError(f"claim '{c.id}': {message}")
 
-    if c.metric not in METRICS:
-        bad(f"unknown metric '{c.metric}'; valid: {', '.join(METRICS)}")
+    if c.table not in TABLES:
+        bad(f"unknown table '{c.table}'; valid: {', '.join(TABLES)}")
+    if c.metric not in TABLES[c.table]:
+        bad(f"unknown metric '{c.metric}' of table {c.table}; valid: {', '.join(TABLES[c.table])}")
     if c.require not in REQUIRE:
         bad(f"unknown require '{c.require}'; valid: {', '.join(REQUIRE)}")
     if c.test not in TESTS:
@@ -174,7 +188,8 @@ def model_values(curves: pd.DataFrame, c: Claim) -> pd.DataFrame:
     if missing:
         raise ConfigError(f"claim '{c.id}': no column '{missing[0]}' in the results")
     keys = list(dict.fromkeys(["run", *columns, "lr", "seed"]))
-    return rows.groupby([k for k in keys if k in rows], sort=True)[c.metric].mean().reset_index()
+    values = rows.groupby([k for k in keys if k in rows], sort=True)[c.metric].mean().reset_index()
+    return values.dropna(subset=[c.metric])
 
 
 def judge(curves: pd.DataFrame, c: Claim) -> tuple[bool | None, str]:
@@ -225,11 +240,15 @@ def verdict(spec: Path, results: Path) -> tuple[bool, list[str]]:
     """(every claim passed, one line per claim) for the claims file and the runs under `results`."""
     from lengthgen.collect import collect
 
+    from lengthgen.collect import collect_table
+
     claims = load_claims(spec)
-    curves, _ = collect(Path(results))
+    tables = {"curves": collect(Path(results))[0]}
     lines, outcomes = [], []
     for claim in claims:
-        ok, line = judge(curves, claim)
+        if claim.table not in tables:
+            tables[claim.table] = collect_table(Path(results), f"{claim.table}.csv")
+        ok, line = judge(tables[claim.table], claim)
         outcomes.append(ok)
         lines.append(line)
     return False not in outcomes and True in outcomes, lines

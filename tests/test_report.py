@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 from conftest import run_cli
-from test_verdict import fabricate
+from test_verdict import add_steps_tables, fabricate
 
 from lengthgen.report import format_table, report
 
@@ -39,6 +39,13 @@ def test_report_summarizes_every_configuration_and_lists_failed_runs(sweep):
     assert page.count("data:image/png;base64,") == len(r.figures) == 3  # curves, per task, heatmap
     assert "position=randomized_rope, task=reverse_string" in page and "broken_run" in page
     assert "http://" not in page and "https://" not in page
+
+
+def test_runs_with_attention_tables_get_the_attention_figure(sweep):
+    add_steps_tables(sweep)
+    r = report(sweep)
+    assert [p.name for p in r.figures][-1] == "attention.png" and (sweep / "attention.png").stat().st_size > 0
+    assert r.html.read_text().count("data:image/png;base64,") == 4
 
 
 def test_printed_table_columns_line_up(sweep):

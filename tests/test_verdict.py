@@ -126,6 +126,8 @@ def test_unregistered_names_in_claims_are_errors(tmp_path, claim, message):
 
 @pytest.mark.parametrize("claim, message", [
     ({**BEATS, "metric": "loss"}, "unknown metric 'loss'"),
+    ({**BEATS, "table": "steps"}, "unknown metric 'token_acc' of table steps; valid: step_acc"),
+    ({**BEATS, "table": "probes"}, "unknown table 'probes'; valid: curves, attention, steps"),
     ({**BEATS, "require": "some"}, "unknown require 'some'"),
     ({**BEATS, "below": 1.0}, "exactly one of 'above' and 'below'"),
     ({**BEATS, "lengths": ["N+1", "__import__('os')"]}, "lengths must be test, train or [lo, hi]"),
@@ -135,6 +137,53 @@ def test_unregistered_names_in_claims_are_errors(tmp_path, claim, message):
 def test_bad_claims_are_one_line_errors(tmp_path, claim, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
         load_claims(claims_file(tmp_path, claim))
+
+
+def add_steps_tables(root):
+    """steps.csv per run: step_acc 1.0 at steps <= N, then 0.2 + 0.1 * seed; a gap in the
+    attention table of 0.1 * seed at test lengths, NaN at training lengths (no wrong step)."""
+    for run in (path.parent for path in root.glob("*/summary.json")):
+        task = yaml.safe_load((run / "config.yaml").read_text())["task"]["name"]
+        rows, att = [], []
+        for seed in range(3):
+            for length in range(1, M + 1):
+                for step in range(1, length + 1):
+                    acc = 1.0 if step <= N else 0.2 + 0.1 * seed
+                    rows.append({"task": task, "seed": seed, "lr": 0.001, "eval_set": "default",
+                                 "length": length, "step": step, "trained": step <= N, "step_acc": acc,
+                                 "right": round(100 * acc), "instances": 100})
+                for layer in range(2):
+                    gap = float("nan") if length <= N else 0.1 * seed - 0.05 * layer
+                    att.append({"task": task, "seed": seed, "lr": 0.001, "eval_set": "default", "length": length,
+                                "layer": layer, "head": 0, "distractor_gap": gap, "distractor_right": 0.5,
+                                "distractor_wrong": 0.5 + gap})
+        pd.DataFrame(rows).to_csv(run / "steps.csv", index=False)
+        pd.DataFrame(att).to_csv(run / "attention.csv", index=False)
+
+
+def test_claims_on_the_step_and_attention_tables(tmp_path):
+    root = fabricate(tmp_path / "study")
+    add_steps_tables(root)
+    trained = {"id": "trained", "table": "steps", "metric": "step_acc", "lengths": "test",
+               "where": {"task": "reverse_string", "trained": True}, "per": "task", "above": 0.99}
+    beyond = {**trained, "id": "beyond", "where": {"task": "reverse_string", "trained": False},
+              "above": None, "below": 0.35}
+    gap = {"id": "gap", "table": "attention", "metric": "distractor_gap", "lengths": "test", "per": "task",
+           "where": {"task": "reverse_string"}, "above": 0.0}
+    passed, lines = verdict(claims_file(tmp_path, trained, {k: v for k, v in beyond.items() if v is not None}, gap),
+                            root)
+    assert passed, lines
+    assert "reverse_string +1.000 [+1.000, +1.000] n=6" in lines[0]  # 2 runs (rope, randomized) x 3 seeds
+    assert f"reverse_string {0.3:+.3f}" in lines[1] and f"reverse_string {0.1 - 0.025:+.3f}" in lines[2]
+    passed, [line] = verdict(claims_file(tmp_path, {**gap, "above": 0.1}), root)
+    assert not passed and line.startswith("FAIL gap")
+
+
+def test_a_table_no_run_has_is_an_error(tmp_path):
+    root = fabricate(tmp_path / "study")
+    claim = {"id": "gap", "table": "attention", "metric": "distractor_gap", "per": "task", "above": 0.0}
+    with pytest.raises(FileNotFoundError, match="no run under .* has attention.csv"):
+        verdict(claims_file(tmp_path, claim), root)
 
 
 def test_mean_interval_matches_the_t_formula():
