@@ -50,6 +50,7 @@ def register_configs() -> None:
         node = schema if key is None else schema._get_node(key)
         if OmegaConf.is_config(node):
             OmegaConf.set_readonly(node, False)
+    OmegaConf.set_struct(schema.eval.sets, False)  # keyed by evaluation set name: any task's sets
     cs.store(name="schema", node=schema)
     for group, table in GROUPS.items():
         table = getattr(registry, table)

@@ -28,7 +28,7 @@ from lengthgen.build import build
 from lengthgen.config import RunConfig
 from lengthgen.data import EVAL_STREAM, encode, eval_batch, seq_len
 from lengthgen.errors import ConfigError
-from lengthgen.evaluate import eval_sets
+from lengthgen.evaluate import eval_plan
 from lengthgen.results import read_params, write_bytes, write_csv
 from lengthgen.train import Program, raw_key
 
@@ -64,13 +64,13 @@ def load(run_dir: Path) -> tuple[Any, Program, Any]:
 
 def capture(built, program: Program, params, length: int, samples: int, set_name: str = "default") -> Capture:
     """Run `samples` evaluation instances of `length` through every model, keeping the attention."""
-    sets = eval_sets(built.task)
+    sets = {s.name: s for s in eval_plan(built)}
     if set_name not in sets:
         raise ConfigError(f"unknown evaluation set '{set_name}'; valid: {', '.join(sets)}")
-    task = sets[set_name]
+    task = sets[set_name].task
     task.check_length(length)
     e = built.cfg.eval
-    batch = eval_batch(task, length, max(samples, e.samples_per_length), e.seed)
+    batch = eval_batch(task, length, max(samples, sets[set_name].samples), e.seed)
     batch = type(batch)(*(a[:samples] for a in batch))
     size = seq_len(task, length)
     ex = encode(task, batch, length, built.layout, size)
@@ -184,13 +184,14 @@ def record(c: Capture, built, run_dir: Path, length: int, eval_set: str = "defau
 
 
 def analyze(built, program: Program, params, run_dir: Path) -> None:
-    """The run's `eval.attention_lengths`: every evaluation instance of each length through
-    every model, into attention.csv and steps.csv, plus maps of the first
-    `eval.attention_maps` instances of the first model (the maps are for looking at; the
-    tables cover every model)."""
+    """The run's `eval.attention_lengths`: the evaluation instances of each length (the
+    first `eval.attention_samples`, 0 = all) through every model, into attention.csv and
+    steps.csv, plus maps of the first `eval.attention_maps` instances of the first model
+    (the maps are for looking at; the tables cover every model)."""
     e = built.cfg.eval
     for length in e.attention_lengths:
-        c = capture(built, program, params, length, e.samples_per_length)
+        samples = eval_plan(built)[0].samples
+        c = capture(built, program, params, length, min(e.attention_samples or samples, samples))
         record(c, built, run_dir, length)
         if e.attention_maps:
             save(subset(c, e.attention_maps, models=1), run_dir, length, "default")

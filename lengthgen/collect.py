@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -23,6 +24,8 @@ def flatten(node: dict, prefix: str = "cfg.") -> dict[str, object]:
     for key, value in node.items():
         if isinstance(value, dict):
             out.update(flatten(value, f"{prefix}{key}."))
+        elif isinstance(value, (list, tuple)):  # one cell, hashable: "[128, 256]"
+            out[f"{prefix}{key}"] = str(list(value))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -123,6 +126,27 @@ def seed_table(summaries: pd.DataFrame, by: tuple[str, ...] = ("task", "position
                     "gen_length_mean": float(gen.mean()),
                     "gen_length_sd": float(gen.std(ddof=1)) if len(gen) > 1 else 0.0,
                     "gen_length_min": gen.min(), "gen_length_max": gen.max()})
+    return pd.DataFrame(out)
+
+
+def error_table(curves: pd.DataFrame, by: tuple[str, ...] = ("run", "eval_set", "length")) -> pd.DataFrame:
+    """Rare errors, per group of `by`: seeds, how many made at least one error, reads (scored
+    tokens) per seed, and over the seeds pooled: wrong reads, the error rate with its 95%
+    Wilson interval (upper end 3.84 / (reads + 3.84) at zero errors) and the fraction of
+    sequences with at least one error (`evaluate.error_counts` per seed and in all)."""
+    from lengthgen.evaluate import error_counts
+
+    out = []
+    for key, cell in curves.groupby(list(by), sort=True):
+        per_seed = [error_counts(rows) for _, rows in cell.groupby(["run", "lr", "seed"], sort=True)]
+        pooled = error_counts(cell)
+        out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "seeds": len(per_seed),
+                    "seeds_with_errors": sum(c["token_errors"] > 0 for c in per_seed),
+                    "reads_per_seed": int(np.median([c["tokens"] for c in per_seed])),
+                    "errors": pooled["token_errors"], "error_rate": pooled["error_rate"],
+                    "error_rate_lo": pooled["error_rate_lo"], "error_rate_hi": pooled["error_rate_hi"],
+                    "max_seed_error_rate": max(c["error_rate"] for c in per_seed),
+                    "seq_error_rate": pooled["seq_error_rate"]})
     return pd.DataFrame(out)
 
 

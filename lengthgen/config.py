@@ -19,6 +19,7 @@ from lengthgen.task import _coerce
 
 SEED_LIMIT = 2**32
 # Settings that change neither training nor results: how a run is shown, paced or guarded.
+SET_KEYS = ("samples_per_length", "min_length", "max_length")
 NOT_RESULTS = ("progress", "xla_threads", "overwrite", "memory_gb", "train.checkpoint_every", "eval.max_tflop")
 
 
@@ -108,8 +109,13 @@ class EvalConfig:
     al. setting (43 TFLOP).
     attention_lengths: after evaluation, capture every layer's attention on the
     evaluation instances of these lengths and write attention.csv and steps.csv
-    (`lengthgen.attention_maps.analyze`); attention_maps: how many of those instances
-    to keep as maps (attention_L<length>.npz and .png per length; 0 = none).
+    (`lengthgen.attention_maps.analyze`) from the first attention_samples of them (0 =
+    all: the weights take models x layers x instances x heads x slots^2 floats);
+    attention_maps: how many of those instances to keep as maps (attention_L<length>.npz
+    and .png per length; 0 = none).
+    sets: per evaluation set (default or a task's variant), other samples_per_length,
+    min_length or max_length, e.g. {sparse: {samples_per_length: 65536, max_length: 64}}
+    (`lengthgen.evaluate.eval_plan`).
     """
 
     max_length: int = 48
@@ -122,6 +128,8 @@ class EvalConfig:
     max_tflop: float = 1000.0
     attention_lengths: tuple[int, ...] = ()
     attention_maps: int = 0
+    attention_samples: int = 0
+    sets: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -248,10 +256,20 @@ def validate(cfg: RunConfig) -> None:
                           f"{cfg.seed} + {t.seeds}")
     if e.seed >= SEED_LIMIT:
         raise ConfigError(f"eval.seed must be < {SEED_LIMIT} (seeds are 32-bit words), got {e.seed}")
+    for name, node in e.sets.items():
+        if not isinstance(node, dict):
+            raise ConfigError(f"eval.sets.{name}: expected a mapping, got {node!r}")
+        for key, value in node.items():
+            if key not in SET_KEYS:
+                raise ConfigError(f"unknown key 'eval.sets.{name}.{key}'; valid: {', '.join(SET_KEYS)}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"eval.sets.{name}.{key} must be an integer >= 1, got {value!r}")
     for length in e.attention_lengths:
         if not e.min_length <= length <= e.max_length:
             raise ConfigError(f"eval.attention_lengths: {length} is outside the evaluated lengths "
                               f"{e.min_length}..{e.max_length}")
+    if e.attention_samples < 0:
+        raise ConfigError(f"eval.attention_samples must be >= 0 (0 = every instance), got {e.attention_samples}")
     if not 0 <= e.attention_maps <= e.samples_per_length:
         raise ConfigError(f"eval.attention_maps must be in 0..eval.samples_per_length ({e.samples_per_length}), "
                           f"got {e.attention_maps}")

@@ -104,19 +104,19 @@ def batch_bytes(built, rows: int, slots: int, train: bool, logit_rows: int | Non
     return float(total)
 
 
-def eval_tflop(built, lengths: list[int], slots_of) -> float:
-    """Evaluation TFLOP over `lengths` (every seed and evaluation set), from at most ~1,000
-    sampled lengths: sequence sizes never shrink as the length grows, so each sampled
-    length stands for the lengths after it up to the next sample (an upper bound)."""
-    e, task = built.cfg.eval, built.task
+def eval_tflop(built, lengths: list[int], slots_of, samples: int | None = None) -> float:
+    """Evaluation TFLOP of one evaluation set over `lengths` (every model; `samples` instances
+    per length, default eval.samples_per_length), from at most ~1,000 sampled lengths:
+    sequence sizes never shrink as the length grows, so each sampled length stands for the
+    lengths after it up to the next sample (an upper bound)."""
+    task = built.task
     step = max(1, len(lengths) // 1000)
     total = 0.0
     for i in range(0, len(lengths), step):
         count = min(step, len(lengths) - i)
         last = lengths[min(i + step, len(lengths)) - 1]
         total += count * forward_flops(built.cfg.model, built.model.attention, slots_of(last), task.vocab_size)
-    sets = 1 + len(task.eval_variants)
-    return total * e.samples_per_length * len(built.cfg.models) * sets / 1e12
+    return total * (samples or built.cfg.eval.samples_per_length) * len(built.cfg.models) / 1e12
 
 
 def check_budget(built) -> None:
@@ -139,7 +139,9 @@ def check_budget(built) -> None:
         raise ConfigError(
             f"an evaluation batch at eval.max_length={cfg.eval.max_length} ({eval_slots} slots, {rows} row(s)) needs "
             f"about {need / GIB:.1f} GiB, over the {where}; lower eval.max_length")
-    tflop = eval_tflop(built, built.eval_lengths, lambda n: seq_len(built.task, n))
+    from lengthgen.evaluate import eval_plan
+
+    tflop = sum(eval_tflop(built, s.lengths, lambda n: seq_len(s.task, n), s.samples) for s in eval_plan(built))
     if tflop > cfg.eval.max_tflop:
         hours = tflop * 1e3 / REFERENCE_GFLOPS / 3600
         raise ConfigError(

@@ -9,6 +9,7 @@ every model of a sweep sees the very same test set.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Iterable
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from lengthgen.cost import bucket_rows
 from lengthgen.data import EVAL_STREAM, cost_buckets, encode, eval_batch, seq_len
+from lengthgen.errors import ConfigError
 from lengthgen.task import Task
 from lengthgen.train import Program, raw_key
 
@@ -42,6 +44,36 @@ def eval_sets(task: Task) -> dict[str, Task]:
     return {"default": task, **{name: task.variant(o) for name, o in task.eval_variants.items()}}
 
 
+@dataclasses.dataclass(frozen=True)
+class EvalSet:
+    name: str
+    task: Task
+    lengths: list[int]
+    samples: int
+
+
+def eval_plan(built) -> list[EvalSet]:
+    """Every evaluation set with its lengths and instances per length: the eval settings,
+    narrowed or changed per set by `eval.sets` (e.g. many more instances of a set whose
+    scored tokens are rare, evaluated at the training length only)."""
+    e = built.cfg.eval
+    sets = eval_sets(built.task)
+    unknown = sorted(set(e.sets) - set(sets))
+    if unknown:
+        raise ConfigError(f"eval.sets: unknown evaluation set '{unknown[0]}' of task '{built.task.name}'; "
+                          f"valid: {', '.join(sets)}")
+    plan = []
+    for name, task in sets.items():
+        o = {"samples_per_length": e.samples_per_length, "min_length": e.min_length, "max_length": e.max_length,
+             **e.sets.get(name, {})}
+        lengths = [n for n in built.eval_lengths if o["min_length"] <= n <= o["max_length"]]
+        if not lengths:
+            raise ConfigError(f"eval.sets.{name}: no evaluated length in {o['min_length']}..{o['max_length']} "
+                              f"(evaluated: {built.eval_lengths[0]}..{built.eval_lengths[-1]})")
+        plan.append(EvalSet(name, task, lengths, int(o["samples_per_length"])))
+    return plan
+
+
 def eval_buckets(built, lengths: list[int], task: Task) -> list[list[int]]:
     """The run's evaluation buckets. Multiply-adds per token of the dense layers (4 d^2 + 2 d f)
     against those of attention per key (2 d, for q.k and the mixing) give the size
@@ -55,22 +87,24 @@ def eval_buckets(built, lengths: list[int], task: Task) -> list[list[int]]:
 
 
 def evaluate(program: Program, params, lengths: list[int], progress: Iterable | None = None,
-             task: Task | None = None) -> dict[int, np.ndarray]:
+             task: Task | None = None, samples: int | None = None) -> dict[int, np.ndarray]:
     """Per length, an array Mx3 (per model): correct tokens, scored tokens, correct sequences.
 
-    `task` defaults to the run's task; pass a variant to evaluate another set.
+    `task` defaults to the run's task; pass a variant to evaluate another set. `samples`
+    (instances per length) defaults to eval.samples_per_length.
     """
     built = program.built
     task = task or built.task
     e, models = built.cfg.eval, len(built.cfg.models)
+    samples = samples or e.samples_per_length
     out: dict[int, np.ndarray] = {}
     for group in eval_buckets(built, lengths, task):
         size = max(seq_len(task, n) for n in group)
         rows = bucket_rows(built, size)
         for n in group:
-            batch = eval_batch(task, n, e.samples_per_length, e.seed)
+            batch = eval_batch(task, n, samples, e.seed)
             totals = np.zeros((models, 3), np.int64)
-            for b, start in enumerate(range(0, e.samples_per_length, rows)):
+            for b, start in enumerate(range(0, samples, rows)):
                 part = type(batch)(*(a[start:start + rows] for a in batch))
                 ex = encode(task, part, n, built.layout, size, rows)
                 correct, total, seq_ok = program.eval_batch(params, ex, raw_key(EVAL_STREAM, e.seed, n, b))
@@ -82,14 +116,14 @@ def evaluate(program: Program, params, lengths: list[int], progress: Iterable | 
     return out
 
 
-def curve_table(built, stats: dict[int, np.ndarray], eval_set: str = "default") -> pd.DataFrame:
+def curve_table(built, stats: dict[int, np.ndarray], eval_set: str = "default", samples: int | None = None) -> pd.DataFrame:
     """Tidy per-length rows (one per model (lr, seed) and length) with Wilson intervals."""
     cfg = built.cfg
+    samples = samples or cfg.eval.samples_per_length
     rows = []
     for n, per_seed in sorted(stats.items()):
         for s, (lr, seed) in enumerate(cfg.models):
             correct, total, seq_ok = (int(v) for v in per_seed[s])
-            samples = cfg.eval.samples_per_length
             rows.append({
                 "task": built.task.name, "model": built.model.name, "position": built.position.name,
                 "lr": lr, "seed": seed, "eval_set": eval_set, "length": n,
@@ -115,16 +149,28 @@ def generalization_length(curve: pd.DataFrame, threshold: float = 0.9) -> int:
     return best
 
 
+def error_counts(rows: pd.DataFrame) -> dict[str, Any]:
+    """Errors pooled over the curve rows of one model: scored tokens (reads), wrong ones, the
+    error rate with its 95% Wilson interval (whose upper end is 3.84 / (tokens + 3.84) at zero
+    errors, not 0), sequences, sequences with at least one error and their rate (with its
+    interval), and the mean token accuracy over the lengths."""
+    tokens, errors = int(rows.tokens.sum()), int(rows.token_errors.sum())
+    sequences = int(rows.n.sum())
+    failed = int(round(float((rows.n * (1 - rows.seq_acc)).sum())))
+    lo, hi = wilson(errors, tokens)
+    seq_lo, seq_hi = wilson(failed, sequences)
+    return {"tokens": tokens, "token_errors": errors, "error_rate": errors / max(tokens, 1), "error_rate_lo": lo,
+            "error_rate_hi": hi, "sequences": sequences, "sequences_with_error": failed,
+            "seq_error_rate": failed / max(sequences, 1), "seq_error_rate_lo": seq_lo, "seq_error_rate_hi": seq_hi,
+            "mean_token_acc": float(rows.token_acc.mean())}
+
+
 def summarize(curve: pd.DataFrame, train_max_length: int) -> dict[str, Any]:
     """Per-seed metrics of the default evaluation set: means over test lengths N+1..M
-    inclusive and the generalization length; plus error counts for every set."""
+    inclusive and the generalization length; plus error counts for every set (`error_counts`)."""
     main = curve[curve.eval_set == "default"]
     test = main[main.length > train_max_length]
-    sets = {}
-    for name, rows in curve.groupby("eval_set", sort=True):
-        tokens, errors = int(rows.tokens.sum()), int(rows.token_errors.sum())
-        sets[str(name)] = {"tokens": tokens, "token_errors": errors, "error_rate": errors / max(tokens, 1),
-                           "mean_token_acc": float(rows.token_acc.mean())}
+    sets = {str(name): error_counts(rows) for name, rows in curve.groupby("eval_set", sort=True)}
     return {
         "mean_test_token_acc": float(test.token_acc.mean()),
         "mean_test_seq_acc": float(test.seq_acc.mean()),

@@ -138,6 +138,48 @@ def _band(ax, per_length, label: str) -> None:
     ax.fill_between(mean.index, per_length.min(), per_length.max(), color=line.get_color(), alpha=0.15)
 
 
+def plot_error_rates(curve: pd.DataFrame, path: Path, group_by: list[str]) -> Path:
+    """Read-error rates on a log scale, as Liu et al. plot them: one panel per evaluation set
+    and length, one column of points per configuration, one point per seed (wrong scored
+    tokens / scored tokens). A seed with no error is drawn as a down-pointing triangle at
+    the upper end of its 95% Wilson interval, the most its error rate could be."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lengthgen.evaluate import wilson
+
+    frame = curve.assign(label=config_label(curve, group_by))
+    panels = sorted(frame.groupby(["eval_set", "length"]).groups, key=lambda k: (k[0] != "default", k))
+    labels = sorted(frame.label.unique())
+    width = max(2.4, 0.5 * len(labels))
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.5 + width * len(panels), 4.2), squeeze=False, sharey=True)
+    lowest = 1.0
+    for ax, (eval_set, length) in zip(axes[0], panels):
+        rows = frame[(frame.eval_set == eval_set) & (frame.length == length)]
+        for x, label in enumerate(labels):
+            per_seed = rows[rows.label == label].groupby(["run", "lr", "seed"])[["token_errors", "tokens"]].sum()
+            for i, (errors, tokens) in enumerate(per_seed.itertuples(index=False)):
+                dx = (i - (len(per_seed) - 1) / 2) * 0.08
+                if errors:
+                    ax.plot(x + dx, errors / tokens, "o", color="C3", ms=5)
+                    lowest = min(lowest, errors / tokens)
+                else:
+                    bound = wilson(0, tokens)[1]
+                    ax.plot(x + dx, bound, "v", color="C2", ms=6, mfc="none")
+                    lowest = min(lowest, bound)
+        reads = int(rows.groupby(["run", "lr", "seed"]).tokens.sum().median()) if len(rows) else 0
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=8)
+        ax.set_title(f"{eval_set}, length {length}\n({reads:,} reads per seed)", fontsize=9)
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both", axis="y")
+    axes[0, 0].set_ylabel("read-error rate (o: errors; v: none, 95% upper bound)")
+    axes[0, 0].set_ylim(lowest / 3, 1.5)
+    fig.tight_layout()
+    return save(fig, path)
+
+
 STYLES = ("-", "--", ":", "-.")
 
 

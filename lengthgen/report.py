@@ -2,11 +2,13 @@
 
 Writes into DIR: results.parquet and summary.csv (`collect.write_tables`), table.csv (per
 configuration and length), curves.png, curves_by_task.png (several tasks), heatmap.png
-(configuration x length, per task), attention.png where runs captured attention
+(configuration x length, per task), error_rates.png where a task has evaluation sets beyond
+the default (read-error rates per set, length and seed on a log scale), attention.png where runs captured attention
 (`eval.attention_lengths`: step accuracy and distractor mass by length,
 `plots.plot_attention`) and report.html, which embeds the figures and needs
 no network to view. Configurations are labelled by the settings that vary
-(`position=rope, lr=0.001`); settings that change no result are not differences.
+(`position=rope, lr=0.001`; settings that change no result are not differences), or by
+their run directory (`run=dropout`) where more than three settings vary.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pandas as pd
 
 from lengthgen.collect import (GENERALIZES_AT, collect_table, finished_runs, seed_table, time_spent, varying_columns,
                                write_tables)
-from lengthgen.plots import config_label, plot_attention, plot_curves, plot_panels, save
+from lengthgen.plots import config_label, plot_attention, plot_curves, plot_error_rates, plot_panels, save
 from lengthgen.results import write_csv, write_text
 
 
@@ -91,11 +93,16 @@ def title_of(frame: pd.DataFrame) -> str:
     return " / ".join(str(frame[c].iloc[0]) for c in ("task", "model") if c in frame and frame[c].nunique() == 1)
 
 
+LABEL_SETTINGS = 3
+
+
 def report(root: Path) -> Report:
     root = Path(root)
     curves, summaries = write_tables(root)
     train_max_length, title = single_value(curves, "cfg.train.max_length"), title_of(curves)
     group = varying_columns(curves) or ["position"]
+    if len(group) > LABEL_SETTINGS:  # runs that differ in many settings (a study's models): named by their directory
+        group = ["run"]
     figures = [plot_curves(curves, root / "curves.png", train_max_length=train_max_length, title=title,
                            group_by=group)]
     default = curves[curves.eval_set == "default"]
@@ -107,6 +114,8 @@ def report(root: Path) -> Report:
     write_csv(root / "table.csv", table)
     figures.append(plot_heatmap(default.assign(config=config_label(default, without_task)), root / "heatmap.png",
                                 train_max_length))
+    if default.eval_set.nunique() < curves.eval_set.nunique():
+        figures.append(plot_error_rates(curves, root / "error_rates.png", group))
     if any((run / "steps.csv").exists() for run in finished_runs(root)):
         figures.append(plot_attention(collect_table(root, "attention.csv"), collect_table(root, "steps.csv"),
                                       root / "attention.png", group))

@@ -273,11 +273,12 @@ def all_fit(entry: dict[str, Any]) -> bool:
 
 def fit_check(built: Built, program, params) -> list[float]:
     """Per model, the lowest exact match over the training lengths of the evaluation set."""
-    from lengthgen.evaluate import evaluate
+    from lengthgen.evaluate import eval_plan, evaluate
 
-    lengths = [n for n in built.eval_lengths if n <= built.cfg.train.max_length]
-    stats = evaluate(program, params, lengths)
-    return (np.min([s[:, 2] for s in stats.values()], axis=0) / built.cfg.eval.samples_per_length).tolist()
+    default = eval_plan(built)[0]
+    lengths = [n for n in default.lengths if n <= built.cfg.train.max_length]
+    stats = evaluate(program, params, lengths, samples=default.samples)
+    return (np.min([s[:, 2] for s in stats.values()], axis=0) / default.samples).tolist()
 
 
 def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> dict[str, Any]:
@@ -291,7 +292,7 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     """
     import jax
 
-    from lengthgen.evaluate import curve_table, eval_sets, evaluate, summarize
+    from lengthgen.evaluate import curve_table, eval_plan, evaluate, summarize
     from lengthgen.plots import plot_curves
     from lengthgen.train import Program
 
@@ -318,11 +319,11 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     save_params(run_dir, jax.device_get(params))
 
     start = time.perf_counter()
-    sets = eval_sets(built.task)
-    log.info("evaluating %d lengths x %d sets", len(built.eval_lengths), len(sets))
-    bar = progress_bar(len(built.eval_lengths) * len(sets), "eval", cfg.progress)
-    curve = pd.concat([curve_table(built, evaluate(program, params, built.eval_lengths, bar, task), name)
-                       for name, task in sets.items()], ignore_index=True)
+    plan = eval_plan(built)
+    log.info("evaluating %s", "; ".join(f"{s.name}: {len(s.lengths)} lengths x {s.samples}" for s in plan))
+    bar = progress_bar(sum(len(s.lengths) for s in plan), "eval", cfg.progress)
+    curve = pd.concat([curve_table(built, evaluate(program, params, s.lengths, bar, s.task, s.samples), s.name, s.samples)
+                       for s in plan], ignore_index=True)
     bar.close()
     log.info("writing results to %s", run_dir)
     write_csv(run_dir / "curve.csv", curve)

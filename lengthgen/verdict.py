@@ -7,7 +7,7 @@ study rerun with other tasks, lengths or seeds:
       - id: randomized_rope_beats_rope
         text: randomized RoPE beats RoPE beyond N on most tasks   # optional
         table: curves              # optional: curves (curve.csv), attention or steps (below)
-        metric: token_acc          # a column of the table: token_acc or seq_acc for curves
+        metric: token_acc          # a column of the table: token_acc, seq_acc or error_rate for curves
         lengths: test              # test (N+1..M), train (1..N) or [lo, hi] in terms of N and M, e.g. [N+1, 2*N]
         where: {task: [reverse_string, duplicate_string]}         # optional filters on any column
         compare: {column: position, a: randomized_rope, b: rope}  # a difference a - b, paired
@@ -24,14 +24,17 @@ wrong minus right steps of one length); steps has step_acc per step number, with
 
 Each model (run, lr, seed) contributes its mean of `metric` over the selected lengths
 (and layers, heads or steps; NaN, where a length has no wrong step, is left out) of the
-default evaluation set. With `compare`, models of `a` and `b` are paired on the
+default evaluation set, or of the sets named by `where: {eval_set: [sparse, dense]}`;
+error_rate is pooled instead: the model's wrong scored tokens over its scored tokens, so a
+rare error counts by its weight, and zero errors give exactly 0. With `compare`, models of `a` and `b` are paired on the
 `per` columns, lr and seed, and the group's value is the mean paired difference; without
 it, the mean over the group's models. Runs of one side that share those keys (runs that
 differ in another setting) are averaged: narrow them with `where` to compare one setting.
 Intervals are 95% Student-t intervals over seeds (pairs). Every claim prints one line,
 PASS or FAIL with the numbers, or SKIP when the results hold no run of a task or scheme it
-names (a variant of the study run on fewer tasks or schemes); names that are not registered
-tasks or schemes are errors. The command exits 1 if any claim fails, or if none passed.
+names, or no run directory it names (`where: {run: dropout}`; a variant of the study run on
+fewer tasks, schemes or models); names that are not registered tasks or schemes are errors.
+The command exits 1 if any claim fails, or if none passed.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.
        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 REQUIRE = ("all", "most", "mean")
 TESTS = ("mean", "interval")
-TABLES = {"curves": ("token_acc", "seq_acc"),
+TABLES = {"curves": ("token_acc", "seq_acc", "error_rate"),
           "attention": ("needed", "distractor", "distractor_gap", "needed_right", "needed_wrong",
                         "distractor_right", "distractor_wrong"),
           "steps": ("step_acc",)}
@@ -154,9 +157,9 @@ def absent(curves: pd.DataFrame, c: Claim) -> str | None:
     """Why the claim does not apply to these results (no run of a task or scheme it names), or None."""
     for col, wanted in c.where.items():
         values = wanted if isinstance(wanted, list) else [wanted]
-        if col in NAMED and col in curves and not curves[col].isin(values).any():
-            return f"no run of {col} {', '.join(map(str, values))}"
-    if c.compare and c.compare["column"] in NAMED and c.compare["column"] in curves:
+        if (col in NAMED or col == "run") and col in curves and not curves[col].isin(values).any():
+            return f"no run {'' if col == 'run' else f'of {col} '}{', '.join(map(str, values))}"
+    if c.compare and (c.compare["column"] in NAMED or c.compare["column"] == "run") and c.compare["column"] in curves:
         for side in ("a", "b"):
             if not (curves[c.compare["column"]] == c.compare[side]).any():
                 return f"no run of {c.compare['column']} {c.compare[side]}"
@@ -170,7 +173,7 @@ def _bound(expr: Any, n: pd.Series, m: pd.Series) -> pd.Series:
 
 def model_values(curves: pd.DataFrame, c: Claim) -> pd.DataFrame:
     """One row per model (run, lr, seed) in the claim's selection: its mean metric over the lengths."""
-    rows = curves[curves.eval_set == "default"] if "eval_set" in curves else curves
+    rows = curves[curves.eval_set == "default"] if "eval_set" in curves and "eval_set" not in c.where else curves
     for column, wanted in c.where.items():
         if column not in rows:
             raise ConfigError(f"claim '{c.id}': no column '{column}' in the results")
@@ -188,7 +191,11 @@ def model_values(curves: pd.DataFrame, c: Claim) -> pd.DataFrame:
     if missing:
         raise ConfigError(f"claim '{c.id}': no column '{missing[0]}' in the results")
     keys = list(dict.fromkeys(["run", *columns, "lr", "seed"]))
-    values = rows.groupby([k for k in keys if k in rows], sort=True)[c.metric].mean().reset_index()
+    groups = rows.groupby([k for k in keys if k in rows], sort=True)
+    if c.metric == "error_rate":  # pooled over the lengths (and sets): wrong reads / reads
+        values = (groups.token_errors.sum() / groups.tokens.sum()).rename("error_rate").reset_index()
+    else:
+        values = groups[c.metric].mean().reset_index()
     return values.dropna(subset=[c.metric])
 
 
@@ -221,12 +228,12 @@ def judge(curves: pd.DataFrame, c: Claim) -> tuple[bool | None, str]:
         ok = sign * ((point if c.test == "interval" else mean) - threshold) > 0
         groups.append((mean, ok))
         label = "/".join(map(str, key if isinstance(key, tuple) else (key,)))
-        parts.append(f"{label} {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] n={len(rows)}{'' if ok else ' (x)'}")
+        parts.append(f"{label} {_num(mean)} [{_num(lo)}, {_num(hi)}] n={len(rows)}{'' if ok else ' (x)'}")
     passing = sum(ok for _, ok in groups)
     if c.require == "mean":
         overall = float(np.mean([mean for mean, _ in groups]))
         passed = sign * (overall - threshold) > 0
-        summary = f"mean over {len(groups)} {'/'.join(per)} {overall:+.3f}"
+        summary = f"mean over {len(groups)} {'/'.join(per)} {_num(overall)}"
     else:
         passed = passing == len(groups) if c.require == "all" else passing * 2 > len(groups)
         summary = f"{passing}/{len(groups)} {'/'.join(per)} pass ({c.require} required)"
@@ -234,6 +241,11 @@ def judge(curves: pd.DataFrame, c: Claim) -> tuple[bool | None, str]:
     rule = f"{'>' if sign > 0 else '<'} {threshold:g}"
     return passed, (f"{'PASS' if passed else 'FAIL'} {c.id}: {what} over {lengths} lengths {rule}, by {c.test}; "
                     f"{summary}: {'; '.join(parts)}")
+
+
+def _num(v: float) -> str:
+    """+0.123, or +1.23e-04 for a small nonzero value (error rates)."""
+    return f"{v:+.2e}" if v != 0 and abs(v) < 1e-3 else f"{v:+.3f}"
 
 
 def verdict(spec: Path, results: Path) -> tuple[bool, list[str]]:

@@ -73,6 +73,19 @@ class FlipFlopTask(Task):
                 out[k + 1] = memory
         return out
 
+    def needed_slots(self, inputs_I, targets_T, layout):
+        """A read needs one slot: the one fed with the bit of the most recent w (target j is
+        fed at slot j + 1). Every other visible slot, earlier writes included, is a distractor."""
+        T = len(targets_T)
+        need = np.zeros((T, T), bool)
+        last_bit = None
+        for k in range(0, T - 1, 2):
+            if targets_T[k] == W:
+                last_bit = k + 1
+            elif targets_T[k] == R:
+                need[k + 1, last_bit + 1] = True
+        return need
+
     def scored_mask(self, inputs_I):
         """The bit after every r."""
         mask = np.zeros(len(inputs_I), bool)

@@ -66,3 +66,28 @@ def test_collect_gives_each_evaluation_set_count_its_own_column(tmp_path):
     row = summaries.iloc[0]
     assert "eval_sets" not in summaries
     assert (row["eval_sets.default.token_errors"], row["eval_sets.sparse.tokens"]) == (2, 50)
+
+
+def test_list_settings_are_one_hashable_cell(tmp_path):
+    from lengthgen.collect import flatten, varying_columns
+
+    row = flatten({"eval": {"attention_lengths": [8, 16], "sets": {"sparse": {"max_length": 8}}}})
+    assert row == {"cfg.eval.attention_lengths": "[8, 16]", "cfg.eval.sets.sparse.max_length": 8}
+    frame = pd.DataFrame([row, {**row, "cfg.eval.attention_lengths": "[]"}])
+    assert varying_columns(frame) == ["cfg.eval.attention_lengths"]
+
+
+def test_error_table_counts_seeds_with_errors_and_pools_reads():
+    from lengthgen.collect import error_table
+    from lengthgen.evaluate import wilson
+
+    rows = [{"run": r, "lr": 0.1, "seed": s, "eval_set": "sparse", "length": 8, "n": 100, "tokens": 1000,
+             "token_errors": e, "token_acc": 1 - e / 1000, "seq_acc": 1 - e / 100}
+            for r, errs in (("lstm", (0, 0, 0)), ("transformer", (0, 3, 1))) for s, e in enumerate(errs)]
+    table = error_table(pd.DataFrame(rows)).set_index("run")
+    assert table.loc["lstm", ["seeds", "seeds_with_errors", "errors", "error_rate"]].tolist() == [3, 0, 0, 0.0]
+    assert table.loc["lstm", "error_rate_hi"] == pytest.approx(wilson(0, 3000)[1])
+    t = table.loc["transformer"]
+    assert (t.seeds_with_errors, t.errors, t.reads_per_seed) == (2, 4, 1000)
+    assert t.error_rate == pytest.approx(4 / 3000) and t.max_seed_error_rate == pytest.approx(0.003)
+    assert t.seq_error_rate == pytest.approx(4 / 300)

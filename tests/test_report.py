@@ -48,6 +48,27 @@ def test_runs_with_attention_tables_get_the_attention_figure(sweep):
     assert r.html.read_text().count("data:image/png;base64,") == 4
 
 
+def test_runs_with_other_evaluation_sets_get_the_error_rate_figure(sweep):
+    import pandas as pd
+
+    for run in (p.parent for p in sweep.glob("*/curve.csv")):
+        curve = pd.read_csv(run / "curve.csv")
+        pd.concat([curve, curve[curve.length == 4].assign(eval_set="sparse")]).to_csv(run / "curve.csv", index=False)
+    r = report(sweep)
+    assert "error_rates.png" in [p.name for p in r.figures] and (sweep / "error_rates.png").stat().st_size > 0
+
+
+def test_runs_differing_in_many_settings_are_labelled_by_directory(sweep):
+    import yaml
+
+    for i, run in enumerate(sorted(p.parent for p in sweep.glob("*/config.yaml"))):
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        config["model"] = {"layers": i, "d_model": 8 * i, "heads": i + 1}
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+    r = report(sweep)
+    assert "run=reverse_string_rope" in r.summary.index
+
+
 def test_printed_table_columns_line_up(sweep):
     lines = format_table(report(sweep).summary).splitlines()
     ends = {len(line) for line in lines}

@@ -106,10 +106,13 @@ def test_claims_on_tasks_or_schemes_not_run_are_skipped_but_something_must_pass(
     other_task = {**BEATS, "id": "other_task", "where": {"task": "bucket_sort"}}
     other_scheme = {**BEATS, "id": "other_scheme", "compare": {"column": "position", "a": "randomized_alibi",
                                                                "b": "alibi"}}
-    passed, lines = verdict(claims_file(tmp_path, other_task, other_scheme, {**BEATS, "require": "most"}), root)
+    other_run = {**BEATS, "id": "other_run", "where": {"run": "dropout"}}
+    passed, lines = verdict(claims_file(tmp_path, other_task, other_scheme, other_run, {**BEATS, "require": "most"}),
+                            root)
     assert passed
     assert lines[0] == "SKIP other_task: no run of task bucket_sort in these results"
     assert lines[1] == "SKIP other_scheme: no run of position randomized_alibi in these results"
+    assert lines[2] == "SKIP other_run: no run dropout in these results"
     passed, lines = verdict(claims_file(tmp_path, other_task, other_scheme), root)
     assert not passed
 
@@ -177,6 +180,23 @@ def test_claims_on_the_step_and_attention_tables(tmp_path):
     assert f"reverse_string {0.3:+.3f}" in lines[1] and f"reverse_string {0.1 - 0.025:+.3f}" in lines[2]
     passed, [line] = verdict(claims_file(tmp_path, {**gap, "above": 0.1}), root)
     assert not passed and line.startswith("FAIL gap")
+
+
+def test_error_rate_is_pooled_and_eval_sets_are_selected_by_where(tmp_path):
+    root = fabricate(tmp_path / "study")
+    run = root / "reverse_string_rope"
+    curve = pd.read_csv(run / "curve.csv")
+    sparse = curve[curve.length == N].assign(eval_set="sparse", tokens=100000, token_errors=[0, 0, 3])
+    pd.concat([curve, sparse]).to_csv(run / "curve.csv", index=False)
+    claim = {"id": "rare", "metric": "error_rate", "lengths": "train", "where": {"task": "reverse_string",
+             "position": "rope", "eval_set": "sparse"}, "per": ["task", "seed"], "below": 1e-6}
+    passed, [line] = verdict(claims_file(tmp_path, claim), root)
+    assert not passed and "reverse_string/0 +0.000 [+0.000, +0.000] n=1;" in line
+    assert "reverse_string/2 +3.00e-05 [+3.00e-05, +3.00e-05] n=1 (x)" in line
+    default = {**claim, "id": "default", "where": {"task": "reverse_string", "position": "rope"}, "per": "task",
+               "below": 0.0101, "above": None}
+    passed, [line] = verdict(claims_file(tmp_path, {k: v for k, v in default.items() if v is not None}), root)
+    assert passed and "reverse_string +0.010 [+0.010, +0.010] n=3" in line  # 1 wrong of 100 per length, pooled
 
 
 def test_a_table_no_run_has_is_an_error(tmp_path):

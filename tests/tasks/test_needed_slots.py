@@ -1,4 +1,4 @@
-"""needed_slots of the parity and variable_assignment formats, checked on laid-out sequences:
+"""needed_slots of the parity and variable_assignment formats and of flip_flop, checked on laid-out sequences:
 the tokens at a step's needed slots alone determine its label, and the slots are visible to it."""
 
 from __future__ import annotations
@@ -73,3 +73,17 @@ def test_tasks_without_a_definition_say_so():
     task = TASKS.get("reverse_string")()
     batch = task.sample(np.random.default_rng(0), 4, 1)
     assert task.needed_slots(batch.inputs_BxI[0], batch.targets_BxT[0], "placeholder") is None
+
+
+@pytest.mark.parametrize("p_i", [0.1, 0.8, 0.98])
+def test_a_flip_flop_read_needs_the_slot_holding_the_last_written_bit(p_i):
+    task = TASKS.get("flip_flop")(p_i=p_i)
+    for batch, b, I, tokens, need, visible in laid_out(task, 40, "teacher_forced", samples=20):
+        assert I == 0
+        scored = batch.mask_BxT[b]
+        assert not need[~scored].any()
+        for t in np.flatnonzero(scored):
+            [slot] = np.flatnonzero(need[t])
+            assert visible[t, slot] and tokens[slot] == batch.targets_BxT[b, t]
+            writes = [k for k in range(0, t, 2) if tokens[k + 1] == task.token_id("w")]
+            assert slot == writes[-1] + 2  # the bit after the last w, fed one slot later
