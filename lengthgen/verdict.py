@@ -15,6 +15,7 @@ study rerun with other tasks, lengths or seeds:
         above: 0.0                 # the group's value must exceed this (or `below:`)
         require: most              # all | most (more than half) | mean (the mean over groups)
         test: mean                 # mean (the point estimate) or interval (the whole 95% interval)
+        min_seeds: 1               # SKIP with fewer seeds in the results: "most seeds" needs several
 
 Tables: `curves` (each run's curve.csv); `attention` and `steps`, the runs' attention.csv
 and steps.csv (`lengthgen.attention_maps`, written for `eval.attention_lengths`):
@@ -76,6 +77,7 @@ class Claim:
     below: float | None = None
     require: str = "all"
     test: str = "mean"
+    min_seeds: int = 1
     text: str = ""
 
 
@@ -162,7 +164,8 @@ def absent(curves: pd.DataFrame, c: Claim) -> str | None:
     if c.compare and (c.compare["column"] in NAMED or c.compare["column"] == "run") and c.compare["column"] in curves:
         for side in ("a", "b"):
             if not (curves[c.compare["column"]] == c.compare[side]).any():
-                return f"no run of {c.compare['column']} {c.compare[side]}"
+                column = c.compare["column"]
+                return f"no run {'' if column == 'run' else f'of {column} '}{c.compare[side]}"
     return None
 
 
@@ -219,6 +222,9 @@ def judge(curves: pd.DataFrame, c: Claim) -> tuple[bool | None, str]:
         what = c.metric
     if paired.empty:
         return False, f"FAIL {c.id}: no data (check where, compare and lengths against the results)"
+    seeds = int(paired["seed"].nunique()) if "seed" in paired else 1
+    if seeds < c.min_seeds:
+        return None, f"SKIP {c.id}: {seeds} seed(s) in these results, fewer than the {c.min_seeds} it needs"
     threshold = c.above if c.above is not None else c.below
     sign = 1 if c.above is not None else -1
     groups, parts = [], []

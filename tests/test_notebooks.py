@@ -26,4 +26,4 @@ def test_notebook_executes_from_any_directory(path, tmp_path, monkeypatch):
 
 
 def test_notebooks_are_found():
-    assert {p.name for p in NOTEBOOKS} >= {"anil.py", "explore_results.py", "ruoss.py"}
+    assert {p.name for p in NOTEBOOKS} >= {"anil.py", "explore_results.py", "liu.py", "ruoss.py"}

@@ -199,6 +199,15 @@ def test_error_rate_is_pooled_and_eval_sets_are_selected_by_where(tmp_path):
     assert passed and "reverse_string +0.010 [+0.010, +0.010] n=3" in line  # 1 wrong of 100 per length, pooled
 
 
+def test_a_claim_needing_more_seeds_than_the_results_have_is_skipped(tmp_path):
+    root = fabricate(tmp_path / "study")  # 3 seeds
+    claim = {**BEATS, "require": "most"}
+    passed, [line] = verdict(claims_file(tmp_path, {**claim, "min_seeds": 3}), root)
+    assert passed and line.startswith("PASS beats")
+    passed, [line] = verdict(claims_file(tmp_path, {**claim, "min_seeds": 5}), root)
+    assert not passed and line == "SKIP beats: 3 seed(s) in these results, fewer than the 5 it needs"
+
+
 def test_a_table_no_run_has_is_an_error(tmp_path):
     root = fabricate(tmp_path / "study")
     claim = {"id": "gap", "table": "attention", "metric": "distractor_gap", "per": "task", "above": 0.0}
