@@ -189,9 +189,10 @@ def analyze(built, program: Program, params, run_dir: Path) -> None:
     steps.csv, plus maps of the first `eval.attention_maps` instances of the first model
     (the maps are for looking at; the tables cover every model)."""
     e = built.cfg.eval
+    available = eval_plan(built)[0].samples
+    samples = min(e.attention_samples or available, available)
     for length in e.attention_lengths:
-        samples = eval_plan(built)[0].samples
-        c = capture(built, program, params, length, min(e.attention_samples or samples, samples))
+        c = capture(built, program, params, length, samples)
         record(c, built, run_dir, length)
         if e.attention_maps:
             save(subset(c, e.attention_maps, models=1), run_dir, length, "default")
