@@ -74,7 +74,8 @@ if linear.exists():
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for head, row in needed.iterrows():
         left.plot(row.index, row.values, marker="o", label=f"head {head}, |w| = {cross[head]:.3f}")
-    left.set(xlabel="length", ylabel="attention on the written bit", title="1 layer, linear positions", ylim=(0, 1.3 * needed.max().max()))
+    left.set(xlabel="length", ylabel="attention on the written bit", title="1 layer, linear positions",
+             ylim=(0, 1.3 * needed.max().max()))
     left.legend(fontsize=8)
     right.plot(rate.index, rate.clip(lower=1e-6).values, marker="o")
     right.set(xlabel="length", ylabel="read-error rate", yscale="log", title="reads of FFL(0.8)")
