@@ -86,19 +86,15 @@ def eval_buckets(built, lengths: list[int], task: Task) -> list[list[int]]:
     return cost_buckets(lengths, built.cfg.eval.buckets, slots, quadratic_at)
 
 
-def evaluate(program: Program, params, lengths: list[int], progress: Iterable | None = None,
-             task: Task | None = None, samples: int | None = None) -> dict[int, np.ndarray]:
-    """Per length, an array Mx3 (per model): correct tokens, scored tokens, correct sequences.
-
-    `task` defaults to the run's task; pass a variant to evaluate another set. `samples`
-    (instances per length) defaults to eval.samples_per_length.
-    """
+def evaluate(program: Program, params, eval_set: EvalSet, lengths: list[int] | None = None,
+             progress: Iterable | None = None) -> dict[int, np.ndarray]:
+    """Per length of `eval_set` (or the given subset of them), an array Mx3 (per model):
+    correct tokens, scored tokens, correct sequences, over the set's instances."""
     built = program.built
-    task = task or built.task
+    task, samples = eval_set.task, eval_set.samples
     e, models = built.cfg.eval, len(built.cfg.models)
-    samples = samples or e.samples_per_length
     out: dict[int, np.ndarray] = {}
-    for group in eval_buckets(built, lengths, task):
+    for group in eval_buckets(built, eval_set.lengths if lengths is None else lengths, task):
         size = max(seq_len(task, n) for n in group)
         rows = bucket_rows(built, size)
         for n in group:
@@ -116,17 +112,17 @@ def evaluate(program: Program, params, lengths: list[int], progress: Iterable | 
     return out
 
 
-def curve_table(built, stats: dict[int, np.ndarray], eval_set: str = "default", samples: int | None = None) -> pd.DataFrame:
+def curve_table(built, stats: dict[int, np.ndarray], eval_set: EvalSet) -> pd.DataFrame:
     """Tidy per-length rows (one per model (lr, seed) and length) with Wilson intervals."""
     cfg = built.cfg
-    samples = samples or cfg.eval.samples_per_length
+    samples = eval_set.samples
     rows = []
     for n, per_seed in sorted(stats.items()):
         for s, (lr, seed) in enumerate(cfg.models):
             correct, total, seq_ok = (int(v) for v in per_seed[s])
             rows.append({
                 "task": built.task.name, "model": built.model.name, "position": built.position.name,
-                "lr": lr, "seed": seed, "eval_set": eval_set, "length": n,
+                "lr": lr, "seed": seed, "eval_set": eval_set.name, "length": n,
                 "split": "train" if n <= cfg.train.max_length else "test", "n": samples, "tokens": total,
                 "token_errors": total - correct, "token_acc": correct / max(total, 1), **_interval("token_acc", correct, total),
                 "seq_acc": seq_ok / samples, **_interval("seq_acc", seq_ok, samples),

@@ -277,7 +277,7 @@ def fit_check(built: Built, program, params) -> list[float]:
 
     default = eval_plan(built)[0]
     lengths = [n for n in default.lengths if n <= built.cfg.train.max_length]
-    stats = evaluate(program, params, lengths, samples=default.samples)
+    stats = evaluate(program, params, default, lengths)
     return (np.min([s[:, 2] for s in stats.values()], axis=0) / default.samples).tolist()
 
 
@@ -322,8 +322,8 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     plan = eval_plan(built)
     log.info("evaluating %s", "; ".join(f"{s.name}: {len(s.lengths)} lengths x {s.samples}" for s in plan))
     bar = progress_bar(sum(len(s.lengths) for s in plan), "eval", cfg.progress)
-    curve = pd.concat([curve_table(built, evaluate(program, params, s.lengths, bar, s.task, s.samples), s.name, s.samples)
-                       for s in plan], ignore_index=True)
+    curve = pd.concat([curve_table(built, evaluate(program, params, s, progress=bar), s) for s in plan],
+                      ignore_index=True)
     bar.close()
     log.info("writing results to %s", run_dir)
     write_csv(run_dir / "curve.csv", curve)
