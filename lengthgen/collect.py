@@ -106,7 +106,7 @@ def varying_columns(frame: pd.DataFrame) -> list[str]:
     """
     ignored = {"cfg.train.seeds", *(f"cfg.{k}" for k in NOT_RESULTS)}
     return [c for c in frame.columns if c.startswith("cfg.") and c not in ignored
-            and frame[c].dropna().map(str).nunique() > 1]
+            and not any(c.startswith(f"{i}.") for i in ignored) and frame[c].dropna().map(str).nunique() > 1]
 
 
 GENERALIZES_AT = 1.5

@@ -14,13 +14,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from lengthgen import trackers
 from lengthgen.errors import ConfigError
 from lengthgen.task import _coerce
 
 SEED_LIMIT = 2**32
 # Settings that change neither training nor results: how a run is shown, paced or guarded.
 SET_KEYS = ("samples_per_length", "min_length", "max_length")
-NOT_RESULTS = ("progress", "xla_threads", "overwrite", "memory_gb", "train.checkpoint_every", "eval.max_tflop")
+NOT_RESULTS = ("progress", "xla_threads", "overwrite", "memory_gb", "logger", "train.checkpoint_every", "eval.max_tflop")
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,20 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class LoggerConfig:
+    """Where a run also logs its config, training curves and per-length results
+    (`lengthgen.trackers`). kind: none | tensorboard | mlflow (`logger=mlflow` on the
+    command line). dir: TensorBoard's root ("" = tensorboard/ beside the run directory).
+    tracking_uri: MLflow's store ("" = sqlite:///<beside the run directory>/mlflow.db).
+    experiment: the MLflow experiment name."""
+
+    kind: str = "none"
+    dir: str = ""
+    tracking_uri: str = ""
+    experiment: str = "lengthgen"
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One run. overwrite: replace what the run directory holds (a finished run or a
     checkpoint of another configuration) instead of refusing. memory_gb: the memory
@@ -145,6 +160,7 @@ class RunConfig:
     attention: AttentionConfig = field(default_factory=AttentionConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 0
     xla_threads: int = 0
     progress: bool = True
@@ -289,5 +305,6 @@ def validate(cfg: RunConfig) -> None:
     for key, value in {"model.dropout": m.dropout, "model.embed_dropout": m.embed_dropout}.items():
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{key} must be in [0, 1), got {value}")
+    trackers.check(cfg.logger.kind)
     if t.schedule not in ("constant", "cosine"):
         raise ConfigError(f"train.schedule: unknown value '{t.schedule}'; valid: constant, cosine")

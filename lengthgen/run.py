@@ -50,6 +50,7 @@ from lengthgen.config import NOT_RESULTS, RunConfig
 from lengthgen.data import TrainStream
 from lengthgen.errors import ConfigError
 from lengthgen.runtime import CompileCounter
+from lengthgen.trackers import Tracker, tracking
 from lengthgen.results import (CHECKPOINT, PARAMS, read_checkpoint, remove_temp_files, restore_state,
                                save_checkpoint, save_params, write_csv, write_json, write_text)
 
@@ -169,17 +170,19 @@ def fail(run_dir: Path, reason: str, step: int, seed: int | None, checkpoint_ste
     raise TrainingFailed(message)
 
 
-def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | None = None):
+def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | None = None, tracker: Tracker | None = None):
     """Train every model (lr, seed) to cfg.train.steps, checkpointing every K steps; returns
     (params, seconds, per_model, fit_history): per_model maps a name to one value per
     model (the loss of the first step, the mean loss of the last chunk and, with
     `train.fit_every`, the steps to fit).
 
-    `checkpoint` is the raw checkpoint to continue from (see `check_checkpoint`).
+    `checkpoint` is the raw checkpoint to continue from (see `check_checkpoint`);
+    `tracker` receives every chunk's metrics (`lengthgen.trackers`).
     """
     import jax
 
     cfg, t = built.cfg, built.cfg.train
+    tracker = tracker or Tracker(cfg)
     stream = TrainStream(built.task, built.layout, built.train_lengths, t.buckets, t.batch_size, t.chunk_steps)
     inputs = program.model_inputs()
     seeds = [seed for _, seed in cfg.models]
@@ -214,8 +217,10 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
         _, examples = stream.chunk(seeds, chunk)
         state, metrics = program.train_chunk(state, examples)
         loss = np.asarray(metrics["loss"])
-        elapsed += time.perf_counter() - start
-        building += CompileCounter.get().totals()[2] - compiling
+        seconds = time.perf_counter() - start
+        built_now = CompileCounter.get().totals()[2] - compiling
+        elapsed += seconds
+        building += built_now
         if chunk == 0:
             meta["first_loss"] = json.dumps(loss[:, 0].tolist())
         meta["last_loss"] = json.dumps(loss.mean(axis=1).tolist())
@@ -225,12 +230,15 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
             fail(run_dir, f"non-finite loss ({loss[seed_idx, offset]}) at step {step} of {model_name(cfg, seed_idx)}",
                  step, seeds[seed_idx], saved_step)
         acc = float(np.asarray(metrics["acc"])[:, -1].mean())
+        tracker.train((chunk + 1) * t.chunk_steps, loss, np.asarray(metrics["acc"]),
+                      None if built_now else t.chunk_steps / max(seconds, 1e-9))
         bar.set_postfix(loss=f"{loss[:, -1].mean():.3f}", acc=f"{acc:.3f}")
         bar.update(t.chunk_steps)
         last = chunk == chunks - 1
         if fit_every and ((chunk + 1) % fit_every == 0 or last):
             history.append({"step": (chunk + 1) * t.chunk_steps, "min_seq_acc": fit_check(built, program, state.params)})
             meta["fit_history"] = json.dumps(history)
+            tracker.fit_check(history[-1]["step"], history[-1]["min_seq_acc"])
             log.info("step %d: lowest exact match at lengths <= %d: %s", history[-1]["step"], t.max_length,
                      " ".join(f"{a:.3f}" for a in history[-1]["min_seq_acc"]))
             if t.stop_when_fit and all_fit(history[-1]) and not last:
@@ -290,12 +298,6 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     Hydra's .hydra/ files) are written once the run is known to go ahead, so a
     refused or skipped run leaves them as they were.
     """
-    import jax
-
-    from lengthgen.evaluate import curve_table, eval_plan, evaluate, summarize
-    from lengthgen.plots import plot_curves
-    from lengthgen.train import Program
-
     run_dir = Path(run_dir)
     if cfg.overwrite:
         discard(run_dir)
@@ -312,10 +314,29 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
         log.info("retrying a failed run: %s", (run_dir / FAILED).read_text().strip().replace("\n", " "))
     for name, text in (files or {}).items():
         write_text(run_dir / name, text)
+    with tracking(cfg, run_dir) as tracker:
+        summary = train_and_evaluate(built, run_dir, checkpoint, tracker)
+    finish(run_dir)
+    log.info("mean test acc %.3f (token) %.3f (seq), generalization length %.1f; %d programs compiled, %d loaded "
+             "from the cache, %.1f s", summary["mean_test_token_acc"], summary["mean_test_seq_acc"],
+             summary["generalization_length"], summary["compiled_programs"], summary["loaded_programs"],
+             summary["compile_seconds"])
+    return summary
+
+
+def train_and_evaluate(built: Built, run_dir: Path, checkpoint: dict[str, Any] | None, tracker: Tracker):
+    """Train, evaluate and write every result file; returns the summary."""
+    import jax
+
+    from lengthgen.evaluate import curve_table, eval_plan, evaluate, summarize
+    from lengthgen.plots import plot_curves
+    from lengthgen.train import Program
+
+    cfg = built.cfg
     compiles = CompileCounter.get()
     compiles_before = compiles.totals()
     program = Program(built)
-    params, train_seconds, per_model, fit_history = train(built, program, run_dir, checkpoint)
+    params, train_seconds, per_model, fit_history = train(built, program, run_dir, checkpoint, tracker)
     save_params(run_dir, jax.device_get(params))
 
     start = time.perf_counter()
@@ -327,6 +348,7 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     bar.close()
     log.info("writing results to %s", run_dir)
     write_csv(run_dir / "curve.csv", curve)
+    tracker.evaluation(curve)
     if cfg.eval.attention_lengths and built.model.attention:
         from lengthgen.attention_maps import analyze
 
@@ -354,11 +376,7 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
     plot_curves(curve[curve.eval_set == "default"], run_dir / "curve.png", train_max_length=cfg.train.max_length,
                 title=f"{built.task.name} / {built.model.name}")
     write_json(run_dir / SUMMARY, summary)
-    finish(run_dir)
-    log.info("mean test acc %.3f (token) %.3f (seq), generalization length %.1f; %d programs compiled, %d loaded "
-             "from the cache, %.1f s", summary["mean_test_token_acc"], summary["mean_test_seq_acc"],
-             summary["generalization_length"], summary["compiled_programs"], summary["loaded_programs"],
-             summary["compile_seconds"])
+    tracker.summary(summary, max(p["steps_trained"] for p in per_seed))
     return summary
 
 
