@@ -31,7 +31,8 @@ from lengthgen.data import TrainStream, encode, eval_batch, seq_len  # noqa: E40
 from lengthgen.cost import bucket_rows, forward_flops  # noqa: E402
 from lengthgen.evaluate import eval_buckets  # noqa: E402
 from lengthgen.run import git_commit, run  # noqa: E402
-from lengthgen.train import Program, raw_key  # noqa: E402
+from lengthgen.data import raw_key  # noqa: E402
+from lengthgen.program import Program  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 MODEL = ModelConfig(kind="encoder", layers=5, d_model=64, heads=8, mlp_dim=256)

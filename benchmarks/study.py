@@ -35,7 +35,8 @@ from lengthgen.config import EvalConfig, ModelConfig, RunConfig, TrainConfig  # 
 from lengthgen.data import TrainStream, encode, eval_batch, seq_len  # noqa: E402
 from lengthgen.cost import bucket_rows  # noqa: E402
 from lengthgen.run import git_commit  # noqa: E402
-from lengthgen.train import Program, raw_key  # noqa: E402
+from lengthgen.data import raw_key  # noqa: E402
+from lengthgen.program import Program  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 TRAIN = Path(sys.executable).parent / "lengthgen-train"

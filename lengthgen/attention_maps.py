@@ -30,7 +30,8 @@ from lengthgen.data import EVAL_STREAM, encode, eval_batch, seq_len
 from lengthgen.errors import ConfigError
 from lengthgen.evaluate import eval_plan
 from lengthgen.results import read_params, write_bytes, write_csv
-from lengthgen.train import Program, raw_key
+from lengthgen.data import raw_key
+from lengthgen.program import Program
 
 
 @dataclasses.dataclass

@@ -10,6 +10,7 @@ checked against the task's or scheme's own `Options` dataclass.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -308,3 +309,25 @@ def validate(cfg: RunConfig) -> None:
     trackers.check(cfg.logger.kind)
     if t.schedule not in ("constant", "cosine"):
         raise ConfigError(f"train.schedule: unknown value '{t.schedule}'; valid: constant, cosine")
+
+
+def fingerprint(cfg: RunConfig, with_eval: bool = True) -> dict[str, Any]:
+    """The settings a run's results depend on; without `eval`, those its checkpoint depends on."""
+    out = cfg.to_dict()
+    for key in NOT_RESULTS + (() if with_eval else ("eval",)):
+        section, _, leaf = key.rpartition(".")
+        (out.get(section, {}) if section else out).pop(leaf, None)
+    return json.loads(json.dumps(out, sort_keys=True, default=str))
+
+
+def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """'key: old there, new now' for every dotted key whose value differs."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)
+                for d in differences(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [f"{prefix.rstrip('.')}: {old!r} there, {new!r} now"]
+
+
+def listed(diffs: list[str], shown: int = 3) -> str:
+    more = f"; and {len(diffs) - shown} more" if len(diffs) > shown else ""
+    return "; ".join(diffs[:shown]) + more

@@ -142,6 +142,11 @@ def rng_for(*words: int) -> np.random.Generator:
     return np.random.default_rng([int(w) & 0xFFFFFFFF for w in words])
 
 
+def raw_key(*words: int) -> np.ndarray:
+    """A threefry PRNG key built on the host (no device op, no compilation) from integer words."""
+    return rng_for(*words).integers(0, 2**32, 2, dtype=np.uint64).astype(np.uint32)
+
+
 TRAIN_STREAM = 0x7A11
 BUCKET_STREAM = 0xB0C7
 EVAL_STREAM = 0xE7A1

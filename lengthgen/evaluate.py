@@ -20,7 +20,8 @@ from lengthgen.cost import bucket_rows
 from lengthgen.data import EVAL_STREAM, cost_buckets, encode, eval_batch, seq_len
 from lengthgen.errors import ConfigError
 from lengthgen.task import Task
-from lengthgen.train import Program, raw_key
+from lengthgen.data import raw_key
+from lengthgen.program import Program
 
 SMALL_SLOTS = 32
 

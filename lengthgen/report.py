@@ -126,10 +126,11 @@ def report(root: Path) -> Report:
 
 
 def format_rows(summary: pd.DataFrame) -> list[list[str]]:
-    """The summary as strings, as both the terminal and the page show it."""
-    return [[config, f"{r['test token acc']:.3f} [{r.lo:.3f}, {r.hi:.3f}]", f"{r['test exact']:.3f}",
-             f"{r['gen. length']:.1f} ({r.sd:.1f})", f"{int(r.generalizing)}/{int(r.seeds)}"]
-            for config, r in summary.iterrows()]
+    """The summary as strings, as both the terminal and the page show it (one seed has no
+    interval or spread: "1 seed" and "-" say so)."""
+    return [[config, f"{r['test token acc']:.3f} " + (f"[{r.lo:.3f}, {r.hi:.3f}]" if r.seeds > 1 else "(1 seed)"),
+             f"{r['test exact']:.3f}", f"{r['gen. length']:.1f} " + (f"({r.sd:.1f})" if r.seeds > 1 else "(-)"),
+             f"{int(r.generalizing)}/{int(r.seeds)}"] for config, r in summary.iterrows()]
 
 
 HEADER = ["configuration", "test token acc [95% CI]", "test exact", "gen. length (sd)",

@@ -11,6 +11,7 @@ second each, and a sweep of hundreds of runs repeats them.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 DEFAULT_CACHE = Path.home() / ".cache" / "lengthgen" / "xla"
@@ -74,3 +75,9 @@ class CompileCounter:
         programs, loaded, seconds = (now - then for now, then in zip(self.totals(), before))
         return {"compiled_programs": programs - loaded, "loaded_programs": loaded,
                 "compile_seconds": round(seconds, 3)}
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True, leave=False)

@@ -1,161 +1,197 @@
-"""Pure, jitted training over explicit state, for several seeds at once.
+"""Training every model of a run: the loop around the compiled chunk (`lengthgen.program`),
+with resume, fit checks, checkpoints, the non-finite stop and progress.
 
-`TrainState` holds everything a run needs to continue exactly: parameters,
-optimizer state, step, PRNG key and the hyperparameters (the data position is the
-step: training data is a pure function of (seed, step), see
-`lengthgen.data.TrainStream`). A compiled chunk runs K steps with `lax.scan` and is
-`vmap`ped over models, one per (lr, seed), so one dispatch trains every model for K
-steps; there is one program per length bucket. Learning rate, schedule lengths,
-weight decay and clipping are state, not constants, so runs that differ only in
-them share compiled programs (through the persistent compilation cache).
+Resume. The checkpoint holds the full `TrainState` of every model: parameters,
+optimizer state, step and PRNG key; the step is also the data-stream position
+(`TrainStream` is a pure function of seed and step). It is written every
+`train.checkpoint_every` steps, rounded up to whole chunks of
+`train.chunk_steps` (0 = no checkpoints), and when training ends, so a kill
+during evaluation or writing costs no training. Launching the same
+configuration into the same directory continues from the checkpoint and writes
+the same curve.csv, byte for byte, as an uninterrupted run; a checkpoint of a
+different configuration is refused.
+
+Failure. A non-finite loss (or non-finite parameters at a checkpoint) stops
+training before anything from that chunk is saved: the last good checkpoint is
+kept, failed.json records the reason and step, and `TrainingFailed` carries a
+one-line message. Launching the run again retries from that checkpoint.
 """
 
 from __future__ import annotations
 
-import functools
+import json
+import logging
+import time
+from pathlib import Path
 from typing import Any, Callable
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import struct
 
 from lengthgen.build import Built
-from lengthgen.config import TrainConfig
-from lengthgen.data import Example, rng_for
+from lengthgen.config import RunConfig, differences, fingerprint, listed
+from lengthgen.data import TrainStream
+from lengthgen.errors import ConfigError
+from lengthgen.results import CHECKPOINT, read_checkpoint, restore_state, save_checkpoint, write_json
+from lengthgen.runtime import CompileCounter, progress_bar
+from lengthgen.trackers import Tracker
+
+log = logging.getLogger("lengthgen")
+FAILED = "failed.json"
+FIT_AT = 0.9
 
 
-@struct.dataclass
-class TrainState:
-    step: jax.Array
-    params: Any
-    opt_state: Any
-    key: jax.Array
-    hyper: dict[str, jax.Array]
+class TrainingFailed(FloatingPointError):
+    """Training produced a non-finite loss or parameters; the run is marked failed."""
 
 
-def raw_key(*words: int) -> np.ndarray:
-    """A threefry PRNG key built on the host (no device op, no compilation) from integer words."""
-    return rng_for(*words).integers(0, 2**32, 2, dtype=np.uint64).astype(np.uint32)
+def checkpoint_interval(t) -> int:
+    """Chunks between checkpoints: `checkpoint_every` steps rounded up to whole chunks (0 = never)."""
+    return -(-t.checkpoint_every // t.chunk_steps) if t.checkpoint_every else 0
 
 
-def hyperparams(t: TrainConfig, lr: float) -> dict[str, np.ndarray]:
-    """The training settings that only change numbers, as arrays: they are inputs of the compiled
-    programs, not constants in them, so a sweep over them compiles once. grad_clip 0 (no
-    clipping) is an infinite bound."""
-    return {k: np.float32(v) for k, v in {
-        "lr": lr, "warmup_steps": max(t.warmup_steps, 1), "decay_steps": max(t.steps, t.warmup_steps + 1),
-        "cosine": t.schedule == "cosine", "weight_decay": t.weight_decay,
-        "grad_clip": t.grad_clip if t.grad_clip > 0 else np.inf}.items()}
+def check_checkpoint(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The run directory's raw checkpoint, refused (ConfigError) if another configuration wrote it."""
+    raw = read_checkpoint(run_dir)
+    if raw is None:
+        return None
+    stored = json.loads(raw["meta"].get("config", "null"))
+    if stored is None:
+        raise ConfigError(f"{Path(run_dir) / CHECKPOINT} records no configuration, so resuming from it is unsafe; "
+                          "delete it or relaunch with overwrite=true to restart the run")
+    diffs = differences(stored, fingerprint(cfg, with_eval=False))
+    if diffs:
+        raise ConfigError(f"{Path(run_dir) / CHECKPOINT} belongs to another configuration ({listed(diffs)}); "
+                          "relaunch with overwrite=true to replace it, or use another output directory")
+    return raw
 
 
-def learning_rate(count: jax.Array, h: dict[str, jax.Array]) -> jax.Array:
-    """Linear warmup from 0 over warmup_steps, then constant or a cosine decay to 0 at decay_steps
-    (optax's join of linear_schedule and constant_schedule / warmup_cosine_decay_schedule)."""
-    count = count.astype(jnp.float32)
-    warm = h["lr"] * count / h["warmup_steps"]
-    done = jnp.clip((count - h["warmup_steps"]) / (h["decay_steps"] - h["warmup_steps"]), 0.0, 1.0)
-    after = jnp.where(h["cosine"] > 0, h["lr"] * 0.5 * (1.0 + jnp.cos(jnp.pi * done)), h["lr"])
-    return jnp.where(count < h["warmup_steps"], warm, after)
+def model_name(cfg: RunConfig, index: int) -> str:
+    """'seed 3', or 'seed 3 (lr 0.001)' in a run of several learning rates."""
+    lr, seed = cfg.models[index]
+    return f"seed {seed}" + (f" (lr {lr:g})" if len(cfg.lrs) > 1 else "")
 
 
-ADAM = optax.scale_by_adam()
+def all_finite(tree) -> bool:
+    return all(bool(np.isfinite(leaf).all()) for leaf in jax.tree.leaves(tree)
+               if np.issubdtype(np.asarray(leaf).dtype, np.inexact))
 
 
-def apply_adamw(params, grads, adam_state, step, h: dict[str, jax.Array]):
-    """AdamW (optax's defaults) with global-norm clipping, every setting read from `h`:
-    returns (params, adam_state)."""
-    g_norm = optax.global_norm(grads)
-    grads = jax.tree.map(lambda g: jnp.where(g_norm < h["grad_clip"], g, g / g_norm * h["grad_clip"]), grads)
-    updates, adam_state = ADAM.update(grads, adam_state, params)
-    lr = learning_rate(step, h)
-    params = jax.tree.map(lambda p, u: (p - lr * (u + h["weight_decay"] * p)).astype(p.dtype), params, updates)
-    return params, adam_state
+def fail(run_dir: Path, reason: str, step: int, seed: int | None, checkpoint_step: int | None):
+    """Record the failure in failed.json and raise TrainingFailed with a one-line reason."""
+    kept = f"last good checkpoint at step {checkpoint_step}" if checkpoint_step is not None else "no checkpoint yet"
+    message = f"{reason}; run marked failed ({run_dir / FAILED}), {kept}"
+    write_json(run_dir / FAILED, {"reason": reason, "step": step, "seed": seed, "checkpoint_step": checkpoint_step,
+                                  "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    raise TrainingFailed(message)
 
 
-def scored_stats(logits_BxSxV, labels_BxS, weights_BxS):
-    """Per-row (correct scored tokens, scored tokens, whole sequence correct)."""
-    hit = (jnp.argmax(logits_BxSxV, -1) == labels_BxS) & (weights_BxS > 0)
-    correct_B = hit.sum(-1)
-    total_B = (weights_BxS > 0).sum(-1)
-    return correct_B, total_B, correct_B == total_B
+def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | None = None, tracker: Tracker | None = None,
+          fit_check: Callable[[Any], list[float]] | None = None):
+    """Train every model (lr, seed) to cfg.train.steps, checkpointing every K steps; returns
+    (params, seconds, per_model, fit_history): per_model maps a name to one value per
+    model (the loss of the first step, the mean loss of the last chunk and, with
+    `train.fit_every`, the steps to fit).
+
+    `checkpoint` is the raw checkpoint to continue from (see `check_checkpoint`);
+    `tracker` receives every chunk's metrics (`lengthgen.trackers`); `fit_check(params)`, needed
+    with `train.fit_every`, gives each model's lowest exact match over the training lengths.
+    """
+    cfg, t = built.cfg, built.cfg.train
+    tracker = tracker or Tracker(cfg)
+    stream = TrainStream(built.task, built.layout, built.train_lengths, t.buckets, t.batch_size, t.chunk_steps)
+    inputs = program.model_inputs()
+    seeds = [seed for _, seed in cfg.models]
+    size = max(stream.sizes)
+    meta = {"train_seconds": 0.0, "config": json.dumps(fingerprint(cfg, with_eval=False), sort_keys=True)}
+    if checkpoint is not None:
+        template = jax.eval_shape(lambda k, h: program.init(k, h, size), *inputs)
+        state = restore_state(template, checkpoint["state"], str(run_dir / CHECKPOINT))
+        meta["train_seconds"] = float(checkpoint["meta"].get("train_seconds", 0.0))
+        for key in ("first_loss", "last_loss", "fit_history"):
+            meta[key] = checkpoint["meta"].get(key, "null")
+    else:
+        state = program.init(*inputs, size)
+    done = int(np.asarray(state.step)[0])
+    saved_step = done if checkpoint is not None else None
+    chunks = -(-t.steps // t.chunk_steps)
+    first = done // t.chunk_steps
+    fit_every = -(-t.fit_every // t.chunk_steps) if t.fit_every else 0
+    history = json.loads(meta.get("fit_history", "null")) or []
+    if t.stop_when_fit and history and history[-1]["step"] == done and all_fit(history[-1]):
+        first = chunks  # stopped here before the checkpoint was read back
+    every = checkpoint_interval(t)
+    elapsed = resumed_at = meta["train_seconds"]
+    building = 0.0  # of `elapsed` since this process started training: building programs
+    if checkpoint is not None:
+        log.info("resumed from step %d", done)
+    log.info("training steps %d..%d", first * t.chunk_steps, chunks * t.chunk_steps)
+    bar = progress_bar(chunks * t.chunk_steps, "train", cfg.progress)
+    bar.update(first * t.chunk_steps)
+    for chunk in range(first, chunks):
+        start, compiling = time.perf_counter(), CompileCounter.get().totals()[2]
+        _, examples = stream.chunk(seeds, chunk)
+        state, metrics = program.train_chunk(state, examples)
+        loss = np.asarray(metrics["loss"])
+        seconds = time.perf_counter() - start
+        built_now = CompileCounter.get().totals()[2] - compiling
+        elapsed += seconds
+        building += built_now
+        if chunk == 0:
+            meta["first_loss"] = json.dumps(loss[:, 0].tolist())
+        meta["last_loss"] = json.dumps(loss.mean(axis=1).tolist())
+        if not np.all(np.isfinite(loss)):
+            seed_idx, offset = min(zip(*np.nonzero(~np.isfinite(loss))), key=lambda so: (so[1], so[0]))
+            step = chunk * t.chunk_steps + int(offset) + 1
+            fail(run_dir, f"non-finite loss ({loss[seed_idx, offset]}) at step {step} of {model_name(cfg, seed_idx)}",
+                 step, seeds[seed_idx], saved_step)
+        acc = float(np.asarray(metrics["acc"])[:, -1].mean())
+        tracker.train((chunk + 1) * t.chunk_steps, loss, np.asarray(metrics["acc"]),
+                      None if built_now else t.chunk_steps / max(seconds, 1e-9))
+        bar.set_postfix(loss=f"{loss[:, -1].mean():.3f}", acc=f"{acc:.3f}")
+        bar.update(t.chunk_steps)
+        last = chunk == chunks - 1
+        if fit_every and ((chunk + 1) % fit_every == 0 or last):
+            history.append({"step": (chunk + 1) * t.chunk_steps, "min_seq_acc": fit_check(state.params)})
+            meta["fit_history"] = json.dumps(history)
+            tracker.fit_check(history[-1]["step"], history[-1]["min_seq_acc"])
+            log.info("step %d: lowest exact match at lengths <= %d: %s", history[-1]["step"], t.max_length,
+                     " ".join(f"{a:.3f}" for a in history[-1]["min_seq_acc"]))
+            if t.stop_when_fit and all_fit(history[-1]) and not last:
+                log.info("every model fits its training lengths: stopping at step %d", history[-1]["step"])
+                last = True
+        if every and ((chunk + 1) % every == 0 or last):
+            host = jax.device_get(state)
+            step = (chunk + 1) * t.chunk_steps
+            if not all_finite(host.params) or not all_finite(host.opt_state):
+                fail(run_dir, f"non-finite parameters at step {step}", step, None, saved_step)
+            save_checkpoint(run_dir, host, {**meta, "train_seconds": elapsed, "step": step})
+            saved_step = step
+            log.info("checkpoint at step %d", step)
+        if (chunk + 1) % max(1, chunks // 10) == 0 or last:
+            log.info("step %d loss %.4f acc %.3f (%.1f steps/s, not counting %.1f s building programs)",
+                     (chunk + 1) * t.chunk_steps, float(loss[:, -1].mean()), acc,
+                     (chunk + 1 - first) * t.chunk_steps / max(elapsed - resumed_at - building, 1e-9), building)
+        if last:
+            break
+    bar.close()
+    jax.block_until_ready(state.params)
+    if not every and not all_finite(jax.device_get(state.params)):
+        fail(run_dir, f"non-finite parameters at step {chunks * t.chunk_steps}", chunks * t.chunk_steps, None, None)
+    unknown = [float("nan")] * len(cfg.models)
+    per_model = {f"train_loss_{which}": json.loads(meta.get(f"{which}_loss", "null")) or unknown
+                 for which in ("first", "last")}
+    if fit_every:
+        per_model["steps_to_fit"] = [next((h["step"] for h in history if h["min_seq_acc"][i] >= FIT_AT), None)
+                                     for i in range(len(cfg.models))]
+    per_model["steps_trained"] = [int(np.asarray(state.step)[i]) for i in range(len(cfg.models))]
+    return state.params, elapsed, per_model, history
 
 
-class Functions:
-    """The jitted init, train chunk and eval batch of one program structure: model, network and
-    position scheme. Settings that only change numbers (learning rate, seeds, steps, ...) are
-    inputs, so every run of that structure can use the same functions (see `functions`)."""
-
-    def __init__(self, model, net, position, options):
-        self.net: nn.Module = model.module(net)
-        self.positions: Callable = lambda key, ids, length, train: position.sampler(key, ids, length, options, train)
-        self.init = jax.jit(jax.vmap(self._init, in_axes=(0, 0, None)), static_argnums=2)
-        self.train_chunk = jax.jit(jax.vmap(self._train_chunk), donate_argnums=0)
-        self.eval_batch = jax.jit(jax.vmap(self._eval_batch, in_axes=(0, None, None)))
-
-    def _init(self, key, hyper, size: int) -> TrainState:
-        init_key, run_key = jax.random.split(key)
-        tokens = jnp.zeros((1, size), jnp.int32)
-        params = self.net.init(init_key, tokens, jnp.arange(size, dtype=jnp.int32), jnp.int32(size))["params"]
-        return TrainState(jnp.int32(0), params, ADAM.init(params), run_key, hyper)
-
-    def loss(self, params, ex: Example, key, train: bool):
-        """Mean scored NLL; when training, plus the auxiliary losses the model sows into "losses"."""
-        pos_key, drop_key = jax.random.split(key)
-        pos_S = self.positions(pos_key, ex.ids_S, ex.length, train)
-        args = ({"params": params}, ex.tokens_BxS, pos_S, ex.length, train)
-        aux = jnp.float32(0.0)
-        if train:
-            logits, sown = self.net.apply(*args, rngs={"dropout": drop_key}, mutable=["losses"])
-            aux = sum((jnp.sum(v).astype(jnp.float32) for v in jax.tree.leaves(sown)), aux)
-        else:
-            logits = self.net.apply(*args, rngs={"dropout": drop_key})
-        logp = jax.nn.log_softmax(logits.astype(jnp.float32))
-        nll_BxS = -jnp.take_along_axis(logp, ex.labels_BxS[..., None], -1)[..., 0]
-        loss = (nll_BxS * ex.weights_BxS).sum() / jnp.maximum(ex.weights_BxS.sum(), 1.0)
-        return loss + aux, logits
-
-    def _train_step(self, state: TrainState, ex: Example):
-        key, step_key = jax.random.split(state.key)
-        (loss, logits), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, ex, step_key, True)
-        params, opt_state = apply_adamw(state.params, grads, state.opt_state, state.step, state.hyper)
-        correct, total, _ = scored_stats(logits, ex.labels_BxS, ex.weights_BxS)
-        metrics = {"loss": loss, "acc": correct.sum() / jnp.maximum(total.sum(), 1)}
-        return TrainState(state.step + 1, params, opt_state, key, state.hyper), metrics
-
-    def _train_chunk(self, state: TrainState, chunk: Example):
-        return jax.lax.scan(self._train_step, state, chunk)
-
-    def _eval_batch(self, params, ex: Example, key):
-        _, logits = self.loss(params, ex, key, False)
-        return scored_stats(logits, ex.labels_BxS, ex.weights_BxS)
+FIT_AT = 0.9
 
 
-@functools.lru_cache(maxsize=16)
-def functions(model, net, position, options) -> Functions:
-    """One `Functions` per structure in this process: the runs of a sweep launched in one process
-    reuse the traced, compiled programs instead of tracing, lowering and loading them again."""
-    return Functions(model, net, position, options)
+def all_fit(entry: dict[str, Any]) -> bool:
+    return all(a >= FIT_AT for a in entry["min_seq_acc"])
 
 
-class Program:
-    """The jitted functions of one run (shared with every run of its structure) and its models."""
-
-    def __init__(self, built: Built):
-        self.built = built
-        f = functions(built.model, built.net, built.position, built.position_options)
-        self.net, self.loss, self.positions = f.net, f.loss, f.positions
-        self.init, self.train_chunk, self.eval_batch = f.init, f.train_chunk, f.eval_batch
-
-    def model_inputs(self, models: list[tuple[float, int]] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """(PRNG keys, hyperparameters) of every (lr, seed) model, stacked; default: the run's models."""
-        models = self.built.cfg.models if models is None else models
-        keys = np.stack([raw_key(seed) for _, seed in models])
-        hypers = [hyperparams(self.built.cfg.train, lr) for lr, _ in models]
-        return keys, {k: np.stack([h[k] for h in hypers]) for k in hypers[0]}
-
-    def start(self, size: int, models: list[tuple[float, int]] | None = None) -> TrainState:
-        """The initial state of every model, for sequences of up to `size` slots."""
-        return self.init(*self.model_inputs(models), size)

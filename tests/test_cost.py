@@ -8,7 +8,8 @@ from lengthgen.config import EvalConfig, ModelConfig, TrainConfig
 from lengthgen.cost import GIB, batch_bytes, bucket_rows, eval_tflop, forward_flops, logit_rows
 from lengthgen.data import TrainStream, encode, eval_batch, seq_len
 from lengthgen.errors import ConfigError
-from lengthgen.train import Program, raw_key
+from lengthgen.data import raw_key
+from lengthgen.program import Program
 
 
 @pytest.mark.parametrize("position", ["rope", "alibi"])

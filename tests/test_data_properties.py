@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from conftest import tiny_config
 from lengthgen.build import build
 from lengthgen.data import MAX_CUT_POINTS, cost_buckets, encode, seq_len, split_buckets
-from lengthgen.train import Program, raw_key
+from lengthgen.data import raw_key
+from lengthgen.program import Program
 
 sorted_lengths = st.lists(st.integers(1, 400), min_size=1, max_size=80, unique=True).map(sorted)
 

@@ -35,8 +35,10 @@ from lengthgen.errors import ConfigError
 from lengthgen.evaluate import CURVE_COLUMNS
 from lengthgen.results import (CHECKPOINT, PARAMS, read_checkpoint, remove_temp_files, save_checkpoint,
                                write_bytes, write_json)
-from lengthgen.run import FAILED, TrainingFailed, checkpoint_interval, fingerprint, run
-from lengthgen.train import Functions, functions
+from lengthgen.config import fingerprint
+from lengthgen.run import run
+from lengthgen.train import FAILED, TrainingFailed, checkpoint_interval
+from lengthgen.program import Functions, functions
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -7,12 +7,13 @@ import dataclasses
 import pandas as pd
 import pytest
 
-import lengthgen.evaluate
 import lengthgen.run
 from lengthgen.config import TrainConfig
 from lengthgen.errors import ConfigError
-from lengthgen.run import CHECKPOINT, FIT_AT, run
-from tests.conftest import tiny_config
+from lengthgen.results import CHECKPOINT
+from lengthgen.run import run
+from lengthgen.train import FIT_AT
+from conftest import tiny_config
 
 
 def config(**train):
@@ -49,17 +50,17 @@ def test_stop_when_fit_ends_training_at_the_first_check_where_all_fit(tmp_path, 
 
 def test_a_run_stopped_as_fit_resumes_without_training_further(tmp_path, monkeypatch):
     monkeypatch.setattr(lengthgen.run, "fit_check", lambda built, program, params: [1.0, 1.0])
-    real = lengthgen.evaluate.curve_table
+    real = lengthgen.run.curve_table
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(lengthgen.evaluate, "curve_table", crash)
+    monkeypatch.setattr(lengthgen.run, "curve_table", crash)
     with pytest.raises(KeyboardInterrupt):
         run(config(fit_every=20, stop_when_fit=True), tmp_path)
     assert not (tmp_path / "summary.json").exists()
     assert (tmp_path / CHECKPOINT).exists()
-    monkeypatch.setattr(lengthgen.evaluate, "curve_table", real)
+    monkeypatch.setattr(lengthgen.run, "curve_table", real)
     summary = run(config(fit_every=20, stop_when_fit=True), tmp_path)
     assert [row["steps_trained"] for row in summary["per_seed"]] == [20, 20]
     assert [h["step"] for h in summary["fit_history"]] == [20]

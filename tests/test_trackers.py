@@ -11,7 +11,8 @@ import pytest
 
 from lengthgen.config import LoggerConfig, TrainConfig, validate
 from lengthgen.errors import ConfigError
-from lengthgen.run import TrainingFailed, run
+from lengthgen.run import run
+from lengthgen.train import TrainingFailed
 from lengthgen.trackers import flatten
 
 from conftest import run_cli, tiny_config

@@ -13,7 +13,7 @@ from lengthgen.attention import (attention_entropy, attention_mask, attention_we
 from lengthgen.config import AttentionConfig
 from lengthgen.data import encode
 from lengthgen.errors import ConfigError
-from lengthgen.train import Program
+from lengthgen.program import Program
 
 S, H, K = 8, 2, 4
 

@@ -1,13 +1,17 @@
-"""Models and the jitted training program: causality, padding, several seeds at once."""
+"""Models and the jitted programs (`lengthgen.program`): causality, padding, several seeds at once."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
+from conftest import tiny_config
 from lengthgen.build import build
+from lengthgen.config import TrainConfig
 from lengthgen.data import TrainStream, encode
-from lengthgen.train import Program
+from lengthgen.errors import ConfigError
+from lengthgen.program import ADAM, Program, apply_adamw, hyperparams
 
 
 def logits_of(program, params, tokens_BxS, length):
@@ -18,8 +22,6 @@ def logits_of(program, params, tokens_BxS, length):
 
 @pytest.fixture(scope="module")
 def programs():
-    from tests.conftest import tiny_config
-
     out = {}
     for kind in ("encoder", "decoder", "lstm"):
         program = Program(build(tiny_config(model=kind, position="rope" if kind != "lstm" else "none")))
@@ -62,8 +64,6 @@ def test_padding_does_not_change_real_predictions(programs, kind):
 
 
 def test_seeds_train_independently_in_one_program():
-    from tests.conftest import tiny_config
-
     program = Program(build(tiny_config(position="alibi")))
     stream = TrainStream(program.built.task, "placeholder", [1, 2, 3, 4], 1, 8, 10)
     state = program.start(max(stream.sizes), [(1e-3, 0), (1e-3, 1)])
@@ -79,9 +79,6 @@ def test_seeds_train_independently_in_one_program():
 
 
 def test_no_distractor_formats_hide_all_but_the_last_two_slots():
-    from lengthgen.errors import ConfigError
-    from tests.conftest import tiny_config
-
     program = Program(build(tiny_config(task={"name": "parity", "format": "no_distractor"}, model="decoder")))
     assert program.built.net.window == 2
     params = jax.tree.map(lambda a: a[0], program.start(12).params)
@@ -100,8 +97,6 @@ def test_learning_rates_trained_together_match_separate_runs():
     """Models (lr, seed) of one program train as they would alone, up to float rounding: the same
     losses and predictions. (Parameters that the loss does not depend on drift apart: Adam turns
     their rounding-level gradients into steps of about lr.)"""
-    from tests.conftest import tiny_config
-
     models = [(1e-3, 0), (3e-3, 1), (1e-2, 1)]
     program = Program(build(tiny_config(position="alibi")))
     stream = TrainStream(program.built.task, "placeholder", [1, 2, 3, 4], 1, 8, 10)
@@ -123,9 +118,6 @@ def test_learning_rates_trained_together_match_separate_runs():
 def test_hyperparameters_are_inputs_of_the_training_program():
     """Learning rate, schedule, steps, warmup, weight decay and clipping leave the compiled
     training chunk unchanged, so sweeps over them share one program."""
-    from lengthgen.config import TrainConfig
-    from tests.conftest import tiny_config
-
     def chunk_hlo(batch=8, **train):
         program = Program(build(tiny_config(train=TrainConfig(max_length=4, batch_size=batch, chunk_steps=10,
                                                                buckets=1, **train))))
@@ -140,8 +132,6 @@ def test_hyperparameters_are_inputs_of_the_training_program():
 
 def optax_adamw(t):
     """The optimizer as optax composes it (the reference for apply_adamw)."""
-    import optax
-
     if t.schedule == "cosine":
         lr = optax.warmup_cosine_decay_schedule(0.0, t.lr, max(t.warmup_steps, 1), max(t.steps, t.warmup_steps + 1))
     else:
@@ -154,11 +144,6 @@ def optax_adamw(t):
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])
 @pytest.mark.parametrize("grad_clip, weight_decay", [(1.0, 0.0), (0.0, 0.1), (0.05, 0.01)])
 def test_adamw_with_settings_as_inputs_matches_optax(schedule, grad_clip, weight_decay):
-    import optax
-
-    from lengthgen.config import TrainConfig
-    from lengthgen.train import ADAM, apply_adamw, hyperparams
-
     t = TrainConfig(lr=3e-2, warmup_steps=5, steps=30, schedule=schedule, grad_clip=grad_clip,
                     weight_decay=weight_decay)
     rng = np.random.default_rng(0)
