@@ -8,7 +8,7 @@ STUDY ?= ruoss
 VARIANT ?= quick
 RESULTS ?= outputs/$(STUDY)/$(VARIANT)
 
-.PHONY: demo study test test-slow lint bench install clean
+.PHONY: demo study test test-slow lint docs bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,14 @@ study: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Static checks CI runs: ruff, and the catalogue pages (docs/) against the registry.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lengthgen docs --check
+
+# Regenerate docs/tasks.md and docs/positions.md after adding or changing a task or scheme.
+docs: $(STAMP)
+	$(BIN)/lengthgen docs
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

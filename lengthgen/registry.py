@@ -2,14 +2,22 @@
 
 Each table is filled from a Python entry-point group (`lengthgen.tasks`,
 `lengthgen.positions`, `lengthgen.models`), so built-ins and third-party
-packages register the same way. Entry points are loaded lazily; one that fails
-to import is reported only when its name is used or listed.
+packages register the same way. An entry point names either one object, registered
+under the entry point's name, or a package: every module of that package is then
+searched for what the table holds (a `Task` subclass with a `name`, a `PositionSpec`),
+registered under the name the object itself declares. The built-in tasks and schemes are
+two such package entries, so a new built-in is one file and no pyproject.toml line.
+Entry points are loaded lazily; one that fails to import is reported only when its name
+(for a package module: the module's name) is used or listed.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import types
 from importlib import metadata
-from typing import Any, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 from lengthgen.errors import ConfigError
 
@@ -17,16 +25,21 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str, group: str):
+    """`declared(obj)` gives the name an object found in a package registers under (None: not one)."""
+
+    def __init__(self, kind: str, group: str, declared: Callable[[Any], str | None] = lambda obj: None):
         self.kind = kind
         self.group = group
+        self.declared = declared
         self._entries: dict[str, T] = {}
+        self._origins: dict[str, str] = {}
         self._errors: dict[str, str] = {}
         self._loaded = False
 
-    def register(self, name: str, obj: T) -> T:
+    def register(self, name: str, obj: T, origin: str = "") -> T:
         """Add `obj` under `name` (for tests and in-process plugins)."""
         self._entries[name] = obj
+        self._origins[name] = origin or getattr(obj, "__module__", "")
         self._errors.pop(name, None)
         return obj
 
@@ -39,16 +52,48 @@ class Registry(Generic[T]):
             return
         self._loaded = True
         for ep in metadata.entry_points(group=self.group):
-            if ep.name in self._entries:
-                continue
             try:
-                self._entries[ep.name] = ep.load()
+                obj = ep.load()
             except Exception as exc:  # a broken plugin must not break other names
-                self._errors[ep.name] = f"{ep.value}: {type(exc).__name__}: {exc}".splitlines()[0]
+                self._fail(ep.name, ep.value, exc)
+                continue
+            if isinstance(obj, types.ModuleType) and hasattr(obj, "__path__"):
+                self._search(obj)
+            elif ep.name not in self._entries:
+                self.register(ep.name, obj, ep.value)
+
+    def _search(self, package: types.ModuleType) -> None:
+        """Register what every (non-underscore) module of `package` declares."""
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.startswith("_"):
+                continue
+            where = f"{package.__name__}.{info.name}"
+            try:
+                module = importlib.import_module(where)
+            except Exception as exc:
+                self._fail(info.name, where, exc)
+                continue
+            for obj in vars(module).values():
+                name = self.declared(obj)
+                if not name or self._entries.get(name) is obj:
+                    continue
+                if name in self._entries:
+                    self._errors[name] = f"{where}: a second {self.kind} named '{name}' (first: {self._origins[name]})"
+                    continue
+                self.register(name, obj, where)
+
+    def _fail(self, name: str, where: str, exc: Exception) -> None:
+        if name not in self._entries:
+            self._errors[name] = f"{where}: {type(exc).__name__}: {exc}".splitlines()[0]
 
     def names(self) -> list[str]:
         self._load()
         return sorted(self._entries)
+
+    def origin(self, name: str) -> str:
+        """Where `name` came from: its module (a package's) or its entry point's value."""
+        self._load()
+        return self._origins.get(name, "")
 
     def broken(self) -> dict[str, str]:
         self._load()
@@ -66,6 +111,20 @@ class Registry(Generic[T]):
         return [(name, self._entries[name]) for name in self.names()]
 
 
-TASKS: Registry = Registry("task", "lengthgen.tasks")
-POSITIONS: Registry = Registry("position", "lengthgen.positions")
+def task_name(obj: Any) -> str | None:
+    from lengthgen.task import Task
+
+    if isinstance(obj, type) and issubclass(obj, Task) and obj.__dict__.get("name"):
+        return obj.name
+    return None
+
+
+def scheme_name(obj: Any) -> str | None:
+    from lengthgen.positions.base import PositionSpec
+
+    return obj.name if isinstance(obj, PositionSpec) else None
+
+
+TASKS: Registry = Registry("task", "lengthgen.tasks", task_name)
+POSITIONS: Registry = Registry("position", "lengthgen.positions", scheme_name)
 MODELS: Registry = Registry("model", "lengthgen.models")

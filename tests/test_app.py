@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from conftest import run_cli
 
 TOY = ["model.layers=1", "model.d_model=16", "model.heads=2", "model.mlp_dim=32", "eval.samples_per_length=16",
        "train.batch_size=16", "progress=false"]

@@ -6,7 +6,7 @@ import textwrap
 
 import pandas as pd
 
-from tests.conftest import run_cli
+from conftest import run_cli
 
 PLUGIN = '''
 import numpy as np
@@ -59,3 +59,28 @@ def test_plugin_task_is_listed_and_trains(tmp_path):
     assert json.loads((out / "summary.json").read_text())["task"] == "last_bit"
     curve = pd.read_csv(out / "curve.csv")
     assert set(curve.task) == {"last_bit"} and sorted(curve.length) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_package_entry_registers_every_task_its_modules_declare(tmp_path):
+    """`name = "pkg"` in the entry-point group: each module's Task subclasses under their own names,
+    underscore modules skipped, a module that fails to import reported by its name."""
+    root = tmp_path / "site"
+    pkg = root / "bits_plugin"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "last.py").write_text(textwrap.dedent(PLUGIN))
+    (pkg / "first.py").write_text(textwrap.dedent(PLUGIN).replace("LastBitTask", "FirstBitTask")
+                                  .replace('"last_bit"', '"first_bit"').replace("x[:, -1:]", "x[:, :1]"))
+    (pkg / "_shared.py").write_text("raise RuntimeError('never imported')\n")
+    (pkg / "broken.py").write_text("import no_such_module_here  # noqa: F401\n")
+    info = root / "bits_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bits-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[lengthgen.tasks]\nbits = bits_plugin\n")
+    env = {"PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    listing = run_cli("lengthgen", "list", "tasks", env=env)
+    assert listing.returncode == 0, listing.stderr
+    names = [line.split()[0] for line in listing.stdout.splitlines()[1:]]
+    assert {"first_bit", "last_bit", "reverse_string"} <= set(names) and "bits" not in names
+    assert listing.stderr.strip() == ("warning: task 'broken' failed to load: bits_plugin.broken: "
+                                      "ModuleNotFoundError: No module named 'no_such_module_here'")

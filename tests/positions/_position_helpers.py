@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-
 import numpy as np
 
 from lengthgen.build import build
@@ -11,7 +9,7 @@ from lengthgen.config import EvalConfig, ModelConfig, RunConfig, TrainConfig
 from lengthgen.registry import POSITIONS
 from lengthgen.task import make_options
 
-ALL = sorted({ep.name for ep in metadata.entry_points(group="lengthgen.positions")})  # installed schemes
+ALL = [n for n in POSITIONS.names() if POSITIONS.origin(n).startswith("lengthgen.positions.")]  # built-in schemes
 
 
 def task_for(name: str) -> str:
