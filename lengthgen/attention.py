@@ -113,6 +113,14 @@ def query_blocks(queries: int, keys: int) -> tuple[int, int]:
     return blocks, -(-queries // blocks)
 
 
+def held_queries(queries: int, keys: int, whole: bool, train: bool) -> int:
+    """Queries whose logits each head of a layer holds at once, the one rule memory estimates and
+    evaluation batch sizes ask: all of them when training (the backward pass keeps every block's)
+    or when the layer needs whole weights (`whole`: weights to inspect or penalize, a scheme's own
+    logits), else one query block's of `attend`."""
+    return queries if (train or whole) else query_blocks(queries, keys)[1]
+
+
 def attend(q_BxSxHxK, k_BxSxHxK, v_BxSxHxK, mask_SxS, bias_HxSxS=None, logits_BxHxSxS=None,
            scale_S=None) -> jax.Array:
     """Softmax attention output BxSxHxK: equal to mix(attention_weights(...)), computed faster.

@@ -19,7 +19,7 @@ import math
 import os
 from pathlib import Path
 
-from lengthgen.attention import query_blocks
+from lengthgen.attention import held_queries
 from lengthgen.data import seq_len
 from lengthgen.errors import ConfigError
 from lengthgen.positions.base import Scheme
@@ -49,12 +49,6 @@ def forward_flops(model, attention: bool, slots: int, vocab: int) -> float:
     return float(slots) * (model.layers * per_layer + 2 * d * vocab)
 
 
-def logit_rows(built, size: int) -> int:
-    """Queries whose logits each head holds at once at `size` slots when evaluating: all of
-    them, or one query block's where `attend` takes queries in blocks."""
-    return size if built.net.whole_logits else query_blocks(size, size)[1]
-
-
 def bucket_rows(built, size: int) -> int:
     """Instances per evaluation batch at `size` slots: as many as eval.batch_size allows with
     the attention logits held at once within ATTENTION_BUDGET and one layer's activations
@@ -63,7 +57,8 @@ def bucket_rows(built, size: int) -> int:
     per_row = seeds * size * activation_floats(built.cfg.model)
     rows = min(built.cfg.eval.batch_size, ACTIVATION_BUDGET // per_row)
     if built.model.attention:
-        rows = min(rows, ATTENTION_BUDGET // (logit_rows(built, size) * size * net.heads * seeds))
+        held = held_queries(size, size, net.whole_logits, train=False)
+        rows = min(rows, ATTENTION_BUDGET // (held * size * net.heads * seeds))
     return max(1, rows)
 
 
@@ -85,18 +80,15 @@ def machine_memory_bytes() -> float:
     return float(total)
 
 
-def batch_bytes(built, rows: int, slots: int, train: bool, logit_rows: int | None = None) -> float:
-    """Peak bytes of one batch of `rows` instances at `slots` slots, all seeds.
-
-    `logit_rows`: queries whose logits a head holds at once (all `slots` unless
-    attention runs in query blocks); a training step keeps every layer's.
-    """
+def batch_bytes(built, rows: int, slots: int, train: bool) -> float:
+    """Peak bytes of one batch of `rows` instances at `slots` slots, all models; a training
+    step keeps every layer's activations and logits (`held_queries` says how many)."""
     m, seeds = built.cfg.model, len(built.cfg.models)
     per_token = activation_floats(m) * FLOAT
     layers_kept = m.layers if train else 1
     total = seeds * rows * slots * per_token * layers_kept
     if built.model.attention:
-        q = slots if (train or logit_rows is None) else logit_rows
+        q = held_queries(slots, slots, built.net.whole_logits, train)
         total += seeds * rows * m.heads * q * slots * FLOAT * (LOGIT_ARRAYS * layers_kept if train else 1)
         total += slots * slots
         if built.position.module.bias is not Scheme.bias:
@@ -134,7 +126,7 @@ def check_budget(built) -> None:
             f"over the {where}; lower train.max_length, train.batch_size, train.seeds or train.lrs")
     eval_slots = seq_len(built.task, cfg.eval.max_length)
     rows = bucket_rows(built, eval_slots)
-    need = batch_bytes(built, rows, eval_slots, train=False, logit_rows=logit_rows(built, eval_slots))
+    need = batch_bytes(built, rows, eval_slots, train=False)
     if need > limit:
         raise ConfigError(
             f"an evaluation batch at eval.max_length={cfg.eval.max_length} ({eval_slots} slots, {rows} row(s)) needs "

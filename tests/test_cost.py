@@ -5,7 +5,7 @@ from conftest import tiny_config
 
 from lengthgen.build import build
 from lengthgen.config import EvalConfig, ModelConfig, TrainConfig
-from lengthgen.cost import GIB, batch_bytes, bucket_rows, eval_tflop, forward_flops, logit_rows
+from lengthgen.cost import GIB, batch_bytes, bucket_rows, eval_tflop, forward_flops
 from lengthgen.data import TrainStream, encode, eval_batch, seq_len
 from lengthgen.errors import ConfigError
 from lengthgen.data import raw_key
@@ -31,7 +31,7 @@ def test_memory_estimates_are_within_a_small_factor_of_xla(position):
     rows = bucket_rows(built, size)
     ex = encode(built.task, eval_batch(built.task, 200, rows, 0), 200, built.layout, size, rows)
     xla = program.eval_batch.lower(state.params, ex, raw_key(1)).compile().memory_analysis().temp_size_in_bytes
-    estimate = batch_bytes(built, rows, size, train=False, logit_rows=logit_rows(built, size))
+    estimate = batch_bytes(built, rows, size, train=False)
     assert 0.5 < estimate / xla < 2.5
 
 
