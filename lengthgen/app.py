@@ -11,10 +11,8 @@ exits with status 1. Set LENGTHGEN_DEBUG=1 for tracebacks.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -46,8 +44,7 @@ def register_configs() -> None:
 
     cs = ConfigStore.instance()
     schema = OmegaConf.structured(RunConfig)
-    for key in [None, *schema]:  # frozen dataclasses give read-only nodes; Hydra must merge into them
-        node = schema if key is None else schema._get_node(key)
+    for node in [schema, *(schema[key] for key in schema)]:  # frozen dataclasses give read-only nodes
         if OmegaConf.is_config(node):
             OmegaConf.set_readonly(node, False)
     OmegaConf.set_struct(schema.eval.sets, False)  # keyed by evaluation set name: any task's sets
@@ -80,9 +77,12 @@ SEARCHPATH = "hydra.searchpath="
 
 def search_dirs(overrides: list[str]) -> list[Path]:
     """The directories of a `hydra.searchpath=[file://...]` override (see config_dir_as_searchpath)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     for item in overrides:
         if item.startswith(SEARCHPATH):
-            return [Path(p.strip().removeprefix("file://")) for p in item[len(SEARCHPATH):].strip("[]").split(",")]
+            value = OverridesParser.create().parse_overrides([item])[0].value()
+            return [Path(str(p).removeprefix("file://")) for p in (value if isinstance(value, list) else [value])]
     return []
 
 
@@ -114,27 +114,21 @@ def config_dir_as_searchpath(argv: list[str]) -> list[str]:
     return out
 
 
-def sweep_dimensions(argv_overrides: list[str]) -> tuple[dict[str, list[str]], Any]:
-    """(each override key's list of `key=value` items, in the order Hydra's basic sweeper
-    numbers jobs: hydra.sweeper.params first, then argv, a key given twice keeping its first
-    place; the first job's configuration composed with its `hydra` node)."""
+def sweep_jobs(argv_overrides: list[str]) -> tuple[list[list[str]], Any]:
+    """(every job's overrides, in the order Hydra's basic sweeper numbers them; the first job's
+    configuration composed with its `hydra` node). As the basic sweeper does, the sweep is
+    `hydra.sweeper.params` (from the composed config) followed by argv, expanded by its own
+    `split_arguments`."""
     from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # hydra/sweeper=basic's _target_
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
-
-    def items(override) -> list[str]:
-        if override.is_sweep_override():
-            return [f"{override.get_key_element()}={v}" for v in override.sweep_string_iterator()]
-        return [override.input_line]
-
-    argv = {o.get_key_element(): items(o) for o in parser.parse_overrides(argv_overrides)}
+    first_of_argv = BasicSweeper.split_arguments(parser.parse_overrides(argv_overrides), None)[0][0]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=[values[0] for values in argv.values()], return_hydra_config=True)
-    params = cfg.hydra.sweeper.get("params") or {}
-    dims = {key: items(parser.parse_overrides([f"{key}={value}"])[0]) for key, value in params.items()}
-    dims.update(argv)
-    return dims, cfg
+        cfg = compose("config", overrides=first_of_argv, return_hydra_config=True)
+    params = [f"{key}={value}" for key, value in (cfg.hydra.sweeper.get("params") or {}).items()]
+    return BasicSweeper.split_arguments(parser.parse_overrides(params + argv_overrides), None)[0], cfg
 
 
 def options_of_swept_groups(argv: list[str]) -> list[str]:
@@ -253,15 +247,15 @@ def validate_argv(argv: list[str]) -> int:
         return 0
     check_names(overrides)
     try:
-        dims, first = sweep_dimensions(overrides)
+        jobs, first = sweep_jobs(overrides)
     except Exception as exc:  # Hydra/OmegaConf errors, rewritten as one line
         if os.environ.get("LENGTHGEN_DEBUG"):
             raise
         raise ConfigError(describe(exc, overrides)) from None
     multirun = is_multirun(first, argv)
     check_output_dir(first, multirun)
-    jobs = [list(c) for c in itertools.product(*dims.values())]
-    varying = [[o for o, values in zip(job, dims.values()) if len(values) > 1] for job in jobs]
+    swept = [i for i in range(len(jobs[0])) if len({job[i] for job in jobs}) > 1]
+    varying = [[job[i] for i in swept] for job in jobs]
     groups: dict[tuple[str, ...], list[tuple[int, int | None]]] = {}
     for num, job in enumerate(jobs):
         seeds = [s for s in map(_seed_value, job) if s is not None]
@@ -312,21 +306,30 @@ def _job_prefix(num: int, varying: list[list[str]]) -> str:
 
 
 def describe(exc: BaseException, overrides: list[str]) -> str:
-    """One line for a Hydra/OmegaConf error: the bad override or key and, where known, the valid choices."""
+    """One line for a Hydra/OmegaConf error: the bad override or key and, where known, the valid
+    choices (read from the exceptions' own fields: the missing group file, OmegaConf's full_key)."""
     from hydra.errors import MissingConfigException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options is not None:
         group, _, name = exc.missing_cfg_file.rpartition("/")
         if group:
             return f"unknown {group} '{name}'; valid: {', '.join(sorted(exc.options)) or '(none)'}"
-    text = str(exc)
-    merging = re.match(r"Error merging override (.*)", text)
-    if merging and exc.__cause__ is not None:
-        return f"{merging.group(1)}: {one_line(exc.__cause__, 2)}"
-    missing = re.match(r"Could not override '([^']+)'", text)
-    if missing:
-        return unknown_key(missing.group(1), overrides)
+    cause = exc.__cause__
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+            return unknown_key(cause.full_key, overrides)
+        return f"{override_of(cause.full_key, overrides)}: {one_line(cause, 2)}"
     return one_line(exc, 2)
+
+
+def override_of(full_key: str, overrides: list[str]) -> str:
+    """The override that set `full_key` (`train.lrs=[fast]` for train.lrs[0]), else the key."""
+    for item in overrides:
+        key = item.partition("=")[0].lstrip("+~")
+        if full_key == key or full_key.startswith((f"{key}.", f"{key}[")):
+            return item
+    return full_key
 
 
 def unknown_key(key: str, overrides: list[str]) -> str:
