@@ -18,7 +18,25 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import hydra
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # hydra/sweeper=basic's _target_
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import OverrideType
+from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf, open_dict, read_write
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from lengthgen import registry
+from lengthgen.build import build
+from lengthgen.config import RunConfig, validate
 from lengthgen.errors import ConfigError, one_line
+from lengthgen.run import run
+from lengthgen.runtime import enable_compilation_cache
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 PROGRESS_AT = 200
@@ -36,12 +54,6 @@ def register_configs() -> None:
     Names that have a YAML file in configs/<group>/ use the file instead, so
     plugin tasks and schemes are selectable (`task=NAME`) with no file of ours.
     """
-    from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
-
-    from lengthgen import registry
-    from lengthgen.config import RunConfig
-
     cs = ConfigStore.instance()
     schema = OmegaConf.structured(RunConfig)
     for node in [schema, *(schema[key] for key in schema)]:  # frozen dataclasses give read-only nodes
@@ -64,8 +76,6 @@ def register_configs() -> None:
 def group_choices(group: str, extra_dirs: list[Path] = ()) -> list[str]:
     """Registered names and YAML presets of `group` (configs/<group>/, and <dir>/<group>/ of each
     --config-dir: a study's own presets such as a randomized scheme with a shorter range)."""
-    from lengthgen import registry
-
     names = set(getattr(registry, GROUPS[group]).names())
     for root in [Path(CONFIG_DIR), *extra_dirs]:
         names |= {p.stem for p in (root / group).glob("*.yaml")}
@@ -77,8 +87,6 @@ SEARCHPATH = "hydra.searchpath="
 
 def search_dirs(overrides: list[str]) -> list[Path]:
     """The directories of a `hydra.searchpath=[file://...]` override (see config_dir_as_searchpath)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     for item in overrides:
         if item.startswith(SEARCHPATH):
             value = OverridesParser.create().parse_overrides([item])[0].value()
@@ -119,10 +127,6 @@ def sweep_jobs(argv_overrides: list[str]) -> tuple[list[list[str]], Any]:
     configuration composed with its `hydra` node). As the basic sweeper does, the sweep is
     `hydra.sweeper.params` (from the composed config) followed by argv, expanded by its own
     `split_arguments`."""
-    from hydra import compose, initialize_config_dir
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # hydra/sweeper=basic's _target_
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     parser = OverridesParser.create()
     first_of_argv = BasicSweeper.split_arguments(parser.parse_overrides(argv_overrides), None)[0][0]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
@@ -138,9 +142,6 @@ def options_of_swept_groups(argv: list[str]) -> list[str]:
     (position=rope), where the option may not exist, and fails there with a multi-line
     error; `++` sets the option in the base and in every job alike. A job whose scheme has
     no such option is still refused, by name, in validation."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import OverrideType
-
     items = [(i, a) for i, a in enumerate(argv) if "=" in a and not a.startswith("-")]
     try:
         parsed = OverridesParser.create().parse_overrides([a for _, a in items])
@@ -156,8 +157,6 @@ def options_of_swept_groups(argv: list[str]) -> list[str]:
 
 
 def check_names(overrides: list[str]) -> None:
-    from lengthgen import registry
-
     extra = search_dirs(overrides)
     for item in overrides:
         key, _, value = item.partition("=")
@@ -179,8 +178,6 @@ def is_multirun(hydra_cfg: Any, argv: list[str]) -> bool:
 
 def output_dir(cfg: Any, multirun: bool) -> Path | None:
     """Where the job of composed `cfg` writes (None where only Hydra's runtime can resolve it)."""
-    from omegaconf import OmegaConf
-
     try:
         if multirun:
             return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir"))) / str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
@@ -191,8 +188,6 @@ def output_dir(cfg: Any, multirun: bool) -> Path | None:
 
 def check_output_dir(hydra_cfg: Any, multirun: bool) -> None:
     """The run (or sweep) directory, or its nearest existing parent, must be a writable directory."""
-    from omegaconf import OmegaConf
-
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     try:
         value = OmegaConf.select(hydra_cfg, key)
@@ -233,15 +228,6 @@ def validate_argv(argv: list[str]) -> int:
     checked on its own), so a sweep is validated per distinct configuration. Jobs
     of a sweep must write to different directories.
     """
-    import dataclasses
-
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf, open_dict, read_write
-    from tqdm.auto import tqdm
-
-    from lengthgen.build import build
-    from lengthgen.config import RunConfig, validate
-
     overrides = _overrides(argv)
     if overrides is None:
         return 0
@@ -308,9 +294,6 @@ def _job_prefix(num: int, varying: list[list[str]]) -> str:
 def describe(exc: BaseException, overrides: list[str]) -> str:
     """One line for a Hydra/OmegaConf error: the bad override or key and, where known, the valid
     choices (read from the exceptions' own fields: the missing group file, OmegaConf's full_key)."""
-    from hydra.errors import MissingConfigException
-    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
-
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options is not None:
         group, _, name = exc.missing_cfg_file.rpartition("/")
         if group:
@@ -334,9 +317,6 @@ def override_of(full_key: str, overrides: list[str]) -> str:
 
 def unknown_key(key: str, overrides: list[str]) -> str:
     """'unknown config key' naming the keys valid at that place (composed without the bad override)."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
     parent, _, leaf = key.rpartition(".")
     rest = [o for o in overrides if o.partition("=")[0].lstrip("+~") != key]
     try:
@@ -370,8 +350,6 @@ def limit_threads(threads: int, job_num: int) -> None:
 
 def worker_threads(requested: int) -> int:
     """Threads per job: as configured, or cores / parallel jobs under the joblib launcher."""
-    from hydra.core.hydra_config import HydraConfig
-
     if requested:
         return requested
     launcher = HydraConfig.get().launcher
@@ -384,15 +362,6 @@ def worker_threads(requested: int) -> int:
 
 
 def job(cfg) -> None:
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
-
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    from lengthgen.config import RunConfig
-    from lengthgen.run import run
-    from lengthgen.runtime import enable_compilation_cache
-
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     files = {"config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
@@ -414,8 +383,6 @@ def job(cfg) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import hydra
-
     argv = sys.argv[1:] if argv is None else argv
     try:
         register_configs()
