@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from lengthgen.config import RunConfig, validate
+from lengthgen.config import RunConfig, choice, make_options, validate
 from lengthgen.cost import check_budget
 from lengthgen.data import LAYOUTS, model_vocab, seq_len
 from lengthgen.errors import ConfigError
@@ -19,7 +19,7 @@ from lengthgen.models import ModelSpec
 from lengthgen.models.transformer import NetConfig
 from lengthgen.positions.base import PositionSpec
 from lengthgen.registry import MODELS, POSITIONS, TASKS
-from lengthgen.task import Task, check_batch, choice, make_options
+from lengthgen.task import Task, check_batch
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,6 @@ from typing import Any
 
 from lengthgen import trackers
 from lengthgen.errors import ConfigError
-from lengthgen.task import _coerce
 
 SEED_LIMIT = 2**32
 # Settings that change neither training nor results: how a run is shown, paced or guarded.
@@ -198,7 +197,7 @@ class RunConfig:
                     raise ConfigError(f"{f.name}: expected a node with a 'name', got {value!r}")
                 kwargs[f.name] = dict(value)
             else:
-                kwargs[f.name] = _coerce(value, f.default, f.name)
+                kwargs[f.name] = coerce(value, f.default, f.name)
         if raw:
             valid = ", ".join(f.name for f in dataclasses.fields(cls))
             raise ConfigError(f"unknown config key '{sorted(raw)[0]}'; valid: {valid}")
@@ -220,9 +219,9 @@ def _section(factory, value: Any, name: str):
     for key, v in value.items():
         kind = next(f.type for f in dataclasses.fields(default) if f.name == key)
         if kind == "tuple[int, ...]" and isinstance(v, (list, tuple)):
-            out[key] = tuple(_coerce(x, 0, f"{name}.{key}[{i}]") for i, x in enumerate(v))
+            out[key] = tuple(coerce(x, 0, f"{name}.{key}[{i}]") for i, x in enumerate(v))
         else:
-            out[key] = _coerce(v, getattr(default, key), f"{name}.{key}")
+            out[key] = coerce(v, getattr(default, key), f"{name}.{key}")
     return dataclasses.replace(default, **out)
 
 
@@ -331,3 +330,55 @@ def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 def listed(diffs: list[str], shown: int = 3) -> str:
     more = f"; and {len(diffs) - shown} more" if len(diffs) > shown else ""
     return "; ".join(diffs[:shown]) + more
+
+
+def make_options(options_cls: type, values: dict[str, Any], owner: str):
+    """Build a frozen options dataclass from a dict, with one-line errors."""
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        valid = ", ".join(sorted(fields)) or "(none)"
+        raise ConfigError(f"{owner}: unknown option '{unknown[0]}'; valid options: {valid}")
+    converted = {}
+    for key, value in values.items():
+        default = getattr(options_cls(), key) if _has_default(fields[key]) else None
+        converted[key] = coerce(value, default, f"{owner} option '{key}'")
+    return options_cls(**converted)
+
+
+def _has_default(field: dataclasses.Field) -> bool:
+    return field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+
+
+def coerce(value: Any, default: Any, where: str) -> Any:
+    """Coerce a config value to the type of its default, or raise a ConfigError."""
+    if default is None or value is None:
+        return value
+    kind = type(default)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if kind is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(coerce(v, 0.0, f"{where}[{i}]") for i, v in enumerate(value))
+    return value
+
+
+def choice(value: str, valid: tuple[str, ...], where: str) -> None:
+    """Raise a ConfigError unless `value` is one of `valid`."""
+    if value not in valid:
+        raise ConfigError(f"{where}: unknown value '{value}'; valid: {', '.join(valid)}")

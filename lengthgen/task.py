@@ -16,6 +16,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from lengthgen.config import make_options
 from lengthgen.errors import ConfigError
 
 
@@ -148,58 +149,6 @@ def _length_checked(sample):
         return sample(self, rng, length, batch_size)
 
     return checked
-
-
-def make_options(options_cls: type, values: dict[str, Any], owner: str):
-    """Build a frozen options dataclass from a dict, with one-line errors."""
-    fields = {f.name: f for f in dataclasses.fields(options_cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        valid = ", ".join(sorted(fields)) or "(none)"
-        raise ConfigError(f"{owner}: unknown option '{unknown[0]}'; valid options: {valid}")
-    converted = {}
-    for key, value in values.items():
-        default = getattr(options_cls(), key) if _has_default(fields[key]) else None
-        converted[key] = _coerce(value, default, f"{owner} option '{key}'")
-    return options_cls(**converted)
-
-
-def _has_default(field: dataclasses.Field) -> bool:
-    return field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
-
-
-def _coerce(value: Any, default: Any, where: str) -> Any:
-    """Coerce a config value to the type of its default, or raise a ConfigError."""
-    if default is None or value is None:
-        return value
-    kind = type(default)
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if kind is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    if kind is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return tuple(_coerce(v, 0.0, f"{where}[{i}]") for i, v in enumerate(value))
-    return value
-
-
-def choice(value: str, valid: tuple[str, ...], where: str) -> None:
-    """Raise a ConfigError unless `value` is one of `valid`."""
-    if value not in valid:
-        raise ConfigError(f"{where}: unknown value '{value}'; valid: {', '.join(valid)}")
 
 
 def check_batch(task: Task, batch: Batch, length: int, batch_size: int) -> None:

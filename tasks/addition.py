@@ -8,7 +8,8 @@ import functools
 import numpy as np
 
 from lengthgen.errors import ConfigError
-from lengthgen.task import Batch, Task, choice
+from lengthgen.config import choice
+from lengthgen.task import Batch, Task
 
 DIGITS = tuple("0123456789")
 PLUS, FILL, EXTRA = 10, 11, 12

@@ -36,10 +36,10 @@ class BinaryAdditionTask(Task):
 
     def sample(self, rng, length, batch_size):
         x, a, b = sample_operands(rng, length, batch_size, OP)
-        return _answer(x, [u + v for u, v in zip(a, b)], length + 1)
+        return answer(x, [u + v for u, v in zip(a, b)], length + 1)
 
     def solve(self, inputs_I):
-        return _reference(self, inputs_I, "+", len(inputs_I) + 1)
+        return reference(self, inputs_I, "+", len(inputs_I) + 1)
 
 
 
@@ -56,7 +56,7 @@ def sample_operands(rng: np.random.Generator, length: int, batch_size: int, op: 
     return np.where(pos == split, op, bits), a, b
 
 
-def _answer(x: np.ndarray, values: list[int], width: int) -> Batch:
+def answer(x: np.ndarray, values: list[int], width: int) -> Batch:
     """Targets: each value little-endian, END, "0" filler; scored through END."""
     ends = np.array([v.bit_length() for v in values])
     y = ints_to_bits(values, width)
@@ -64,7 +64,7 @@ def _answer(x: np.ndarray, values: list[int], width: int) -> Batch:
     return Batch(x, y, np.arange(width)[None, :] <= ends[:, None])
 
 
-def _reference(task: Task, inputs_I: np.ndarray, op: str, width: int) -> np.ndarray:
+def reference(task: Task, inputs_I: np.ndarray, op: str, width: int) -> np.ndarray:
     """Reference solver shared by binary addition and multiplication."""
     text = "".join(task.vocab[int(t)] for t in inputs_I)
     left, right = text.split(op)

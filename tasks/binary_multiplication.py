@@ -6,7 +6,7 @@ import functools
 
 from lengthgen.task import Task
 from lengthgen_tasks._common import estimated_chance, through_first
-from lengthgen_tasks.binary_addition import END, _answer, _reference, sample_operands
+from lengthgen_tasks.binary_addition import END, answer, reference, sample_operands
 
 OP = 2
 
@@ -33,10 +33,10 @@ class BinaryMultiplicationTask(Task):
 
     def sample(self, rng, length, batch_size):
         x, a, b = sample_operands(rng, length, batch_size, OP)
-        return _answer(x, [u * v for u, v in zip(a, b)], length)
+        return answer(x, [u * v for u, v in zip(a, b)], length)
 
     def solve(self, inputs_I):
-        return _reference(self, inputs_I, "*", len(inputs_I))
+        return reference(self, inputs_I, "*", len(inputs_I))
 
     def scored_mask(self, inputs_I):
         return through_first(self.solve(inputs_I), END)

@@ -8,7 +8,8 @@ import functools
 import numpy as np
 
 from lengthgen.errors import ConfigError
-from lengthgen.task import Batch, Task, choice
+from lengthgen.config import choice
+from lengthgen.task import Batch, Task
 
 FORMATS = ("direct", "scratchpad", "padded_scratchpad", "no_distractor", "markup")
 PAD, MARK = "_", "|"
