@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from conftest import BIN, ROOT
 
 PLUGIN_MODULES = {
     "broken.py": "import lengthgen_no_such_module  # noqa: F401\n",

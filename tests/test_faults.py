@@ -17,7 +17,6 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ import pytest
 import yaml
 from flax import serialization
 
+from conftest import BIN, ROOT
 from lengthgen.config import TrainConfig
 from lengthgen.errors import ConfigError
 from lengthgen.evaluate import CURVE_COLUMNS
@@ -40,8 +40,6 @@ from lengthgen.run import run
 from lengthgen.train import FAILED, TrainingFailed, checkpoint_interval
 from lengthgen.program import Functions, functions
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 TOY = ["train.max_length=4", "train.min_length=1", "train.batch_size=8", "train.chunk_steps=10",
        "train.checkpoint_every=20", "train.buckets=2", "train.warmup_steps=5", "model.layers=1", "model.d_model=16",
        "model.heads=2", "model.mlp_dim=32", "eval.max_length=8", "eval.samples_per_length=8", "eval.batch_size=8",

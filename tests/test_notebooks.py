@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jupytext
 import pytest
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 COMMITTED = ROOT / "experiments" / "ruoss" / "results" / "full"
 

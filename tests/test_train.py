@@ -1,4 +1,4 @@
-"""Fit checks during training (`train.fit_every`) and stopping once every model fits."""
+"""The training loop (`lengthgen.train`): fit checks (`train.fit_every`) and stopping once every model fits."""
 
 from __future__ import annotations
 
