@@ -33,7 +33,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from lengthgen import registry
 from lengthgen.build import build
-from lengthgen.config import RunConfig, validate
+from lengthgen.config import RunConfig, schema, validate
 from lengthgen.errors import ConfigError, one_line
 from lengthgen.run import run
 from lengthgen.runtime import enable_compilation_cache
@@ -55,12 +55,7 @@ def register_configs() -> None:
     plugin tasks and schemes are selectable (`task=NAME`) with no file of ours.
     """
     cs = ConfigStore.instance()
-    schema = OmegaConf.structured(RunConfig)
-    for node in [schema, *(schema[key] for key in schema)]:  # frozen dataclasses give read-only nodes
-        if OmegaConf.is_config(node):
-            OmegaConf.set_readonly(node, False)
-    OmegaConf.set_struct(schema.eval.sets, False)  # keyed by evaluation set name: any task's sets
-    cs.store(name="schema", node=schema)
+    cs.store(name="schema", node=schema())
     for group, table in GROUPS.items():
         table = getattr(registry, table)
         for name, obj in table.items():

@@ -15,6 +15,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
 from lengthgen import trackers
 from lengthgen.errors import ConfigError
 
@@ -182,47 +185,44 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "RunConfig":
-        """Build from a plain dict (a resolved Hydra config); unknown keys are errors."""
-        raw = dict(raw)
-        raw.pop("hydra", None)
-        kwargs = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in raw:
-                continue
-            value = raw.pop(f.name)
-            if isinstance(f.default_factory, type) and dataclasses.is_dataclass(f.default_factory):
-                kwargs[f.name] = _section(f.default_factory, value, f.name)
-            elif f.name in ("task", "position"):
-                if not isinstance(value, dict) or not isinstance(value.get("name"), str):
-                    raise ConfigError(f"{f.name}: expected a node with a 'name', got {value!r}")
-                kwargs[f.name] = dict(value)
-            else:
-                kwargs[f.name] = coerce(value, f.default, f.name)
-        if raw:
-            valid = ", ".join(f.name for f in dataclasses.fields(cls))
-            raise ConfigError(f"unknown config key '{sorted(raw)[0]}'; valid: {valid}")
-        return cls(**kwargs)
+        """Build from a plain dict (a resolved Hydra config, or any part of one: the rest keeps its
+        defaults), typed and checked by OmegaConf against the schema; unknown keys and values
+        of the wrong type are one-line ConfigErrors."""
+        raw = {k: v for k, v in raw.items() if k != "hydra"}
+        try:
+            cfg = OmegaConf.to_object(OmegaConf.merge(schema(), raw))
+        except OmegaConfBaseException as exc:
+            raise ConfigError(omegaconf_error(exc)) from None
+        tuples = {s: {f.name: tuple(getattr(getattr(cfg, s), f.name)) for f in dataclasses.fields(getattr(cfg, s))
+                      if str(f.type).startswith("tuple")} for s in ("train", "eval")}
+        return dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s), **t) for s, t in tuples.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def _section(factory, value: Any, name: str):
-    default = factory()
-    if not isinstance(value, dict):
-        raise ConfigError(f"{name}: expected a mapping, got {value!r}")
-    valid = {f.name for f in dataclasses.fields(default)}
-    unknown = sorted(set(value) - valid)
-    if unknown:
-        raise ConfigError(f"unknown key '{name}.{unknown[0]}'; valid: {', '.join(sorted(valid))}")
-    out = {}
-    for key, v in value.items():
-        kind = next(f.type for f in dataclasses.fields(default) if f.name == key)
-        if kind == "tuple[int, ...]" and isinstance(v, (list, tuple)):
-            out[key] = tuple(coerce(x, 0, f"{name}.{key}[{i}]") for i, x in enumerate(v))
-        else:
-            out[key] = coerce(v, getattr(default, key), f"{name}.{key}")
-    return dataclasses.replace(default, **out)
+def schema() -> DictConfig:
+    """`RunConfig` as an OmegaConf structured config that merges accept (frozen dataclasses give
+    read-only nodes); eval.sets takes any set name. It is also Hydra's schema (`lengthgen.app`)."""
+    node = OmegaConf.structured(RunConfig)
+    for child in [node, *(node[key] for key in node)]:
+        if OmegaConf.is_config(child):
+            OmegaConf.set_readonly(child, False)
+    OmegaConf.set_struct(node.eval.sets, False)
+    return node
+
+
+def omegaconf_error(exc: OmegaConfBaseException) -> str:
+    """One line for an OmegaConf merge error: the unknown key with the valid ones at its place, or
+    the key and what is wrong with its value."""
+    key = getattr(exc, "full_key", "") or ""
+    first = str(exc).strip().splitlines()[0]
+    if isinstance(exc, ConfigKeyError) and key:
+        parent, _, _ = key.rpartition(".")
+        section = getattr(RunConfig(), parent) if parent else RunConfig()
+        valid = ", ".join(f.name for f in dataclasses.fields(section)) if dataclasses.is_dataclass(section) else ""
+        return f"unknown config key '{key}'" + (f"; valid: {valid}" if valid else "")
+    return f"{key}: {first}" if key else first
 
 
 def _floats(cfg: RunConfig):
