@@ -1,10 +1,12 @@
-"""Frozen run configuration and its validation.
+"""Frozen run configuration and its validation, in one place.
 
-`RunConfig` is also the Hydra schema (stored as `schema` by `lengthgen.app`); `RunConfig.from_dict`
-turns a composed Hydra config into frozen objects and `validate` checks every
-cross-field rule, so bad input fails with one line before anything compiles.
-Task and position nodes are `{name: ..., <options>}`: their options are
-checked against the task's or scheme's own `Options` dataclass.
+`schema()` is `RunConfig` as a structured config: Hydra composes against it (`lengthgen.app`)
+and `RunConfig.from_dict` merges a plain dict into it, so OmegaConf checks keys and types;
+`validate` checks ranges and every cross-field rule, so bad input fails with one line before
+anything compiles. Task and position nodes are `{name: ..., <options>}`: their options are
+checked against the task's or scheme's own `Options` dataclass (`make_options`). Only rules
+that need the built objects (a scheme against the model, lengths against tables) are in
+`lengthgen.build`.
 """
 
 from __future__ import annotations
