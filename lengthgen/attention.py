@@ -23,9 +23,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from lengthgen.config import ATTENTION_KINDS as KINDS
+from lengthgen.config import LOGIT_SCALES
+
 NEG_INF = -1e30
-KINDS = ("softmax", "relu")
-LOGIT_SCALES = ("none", "logn", "qwen")
 
 
 def attention_mask(length: jax.Array, size: int, causal: bool, window: int = 0) -> jax.Array:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from lengthgen.config import RunConfig, choice, make_options, validate
+from lengthgen.config import RunConfig, make_options, validate
 from lengthgen.cost import check_budget
 from lengthgen.data import LAYOUTS, model_vocab, seq_len
 from lengthgen.errors import ConfigError
@@ -185,14 +185,7 @@ def _check_reach(task: Task, position: PositionSpec, options: Any, cfg: RunConfi
 
 
 def _check_attention(cfg: RunConfig, train_slots: int) -> None:
-    from lengthgen.attention import KINDS, LOGIT_SCALES
-
     a = cfg.attention
-    choice(a.kind, KINDS, "attention.kind")
-    choice(a.logit_scale, LOGIT_SCALES, "attention.logit_scale")
-    for key in ("reference_length", "entropy_penalty", "rowsum_penalty"):
-        if getattr(a, key) < 0:
-            raise ConfigError(f"attention.{key} must be >= 0, got {getattr(a, key)}")
     if a.logit_scale != "none" and (a.reference_length or train_slots) < 2:
         raise ConfigError(f"attention.logit_scale={a.logit_scale} needs a reference length >= 2 "
                           f"(attention.reference_length, or the longest training sequence: {train_slots} slots)")

@@ -26,6 +26,8 @@ from lengthgen.errors import ConfigError
 SEED_LIMIT = 2**32
 # Settings that change neither training nor results: how a run is shown, paced or guarded.
 SET_KEYS = ("samples_per_length", "min_length", "max_length")
+ATTENTION_KINDS = ("softmax", "relu")
+LOGIT_SCALES = ("none", "logn", "qwen")
 NOT_RESULTS = ("progress", "xla_threads", "overwrite", "memory_gb", "logger", "train.checkpoint_every", "eval.max_tflop")
 
 
@@ -308,6 +310,11 @@ def validate(cfg: RunConfig) -> None:
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{key} must be in [0, 1), got {value}")
     trackers.check(cfg.logger.kind)
+    choice(cfg.attention.kind, ATTENTION_KINDS, "attention.kind")
+    choice(cfg.attention.logit_scale, LOGIT_SCALES, "attention.logit_scale")
+    for key in ("reference_length", "entropy_penalty", "rowsum_penalty"):
+        if getattr(cfg.attention, key) < 0:
+            raise ConfigError(f"attention.{key} must be >= 0, got {getattr(cfg.attention, key)}")
     if t.schedule not in ("constant", "cosine"):
         raise ConfigError(f"train.schedule: unknown value '{t.schedule}'; valid: constant, cosine")
 

@@ -145,7 +145,7 @@ def test_bad_attention_settings_are_refused(change, message):
 def test_attention_lengths_from_a_config_dict_are_integers():
     cfg = RunConfig.from_dict({"eval": {"attention_lengths": [8, 12]}})
     assert cfg.eval.attention_lengths == (8, 12) and all(type(n) is int for n in cfg.eval.attention_lengths)
-    with pytest.raises(ConfigError, match=r"eval.attention_lengths\[1\]: Value '1.5' of type 'float' could not be converted to Integer"):
+    with pytest.raises(ConfigError, match=r"eval.attention_lengths\[1\]: Value '1.5' of type 'float' could not be converted"):
         RunConfig.from_dict({"eval": {"attention_lengths": [8, 1.5]}})
 
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from lengthgen.config import NOT_RESULTS, RunConfig, TrainConfig, differences, fingerprint, listed, validate
+from lengthgen.config import NOT_RESULTS, AttentionConfig, RunConfig, TrainConfig, differences, fingerprint, listed, validate
 from lengthgen.errors import ConfigError
 
 
@@ -39,6 +39,8 @@ def test_from_dict_names_the_bad_key(raw, message):
     ({"train": TrainConfig(schedule="linear")}, "train.schedule: unknown value 'linear'; valid: constant, cosine"),
     ({"train": TrainConfig(lrs=(0.1, 0.1))}, r"train.lrs must not repeat a value, got \[0.1, 0.1\]"),
     ({"memory_gb": -1.0}, "memory_gb must be >= 0"),
+    ({"attention": AttentionConfig(kind="sigmoid")}, "attention.kind: unknown value 'sigmoid'; valid: softmax, relu"),
+    ({"attention": AttentionConfig(entropy_penalty=-0.1)}, "attention.entropy_penalty must be >= 0, got -0.1"),
 ])
 def test_validate_rejects_with_one_line(change, message):
     cfg = dataclasses.replace(RunConfig(), **change)
