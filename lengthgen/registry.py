@@ -3,8 +3,8 @@
 Each table is filled from a Python entry-point group (`lengthgen.tasks`,
 `lengthgen.positions`, `lengthgen.models`), so built-ins and third-party
 packages register the same way. An entry point names either one object, registered
-under the entry point's name, or a package: every module of that package is then
-searched for what the table holds (a `Task` subclass with a `name`, a `PositionSpec`),
+under the entry point's name, or a module or package: that module, or every module of that
+package, is then searched for what the table holds (a `Task` subclass with a `name`, a `PositionSpec`),
 registered under the name the object itself declares. The built-in tasks and schemes are
 two such package entries, so a new built-in is one file and no pyproject.toml line.
 Entry points are loaded lazily; one that fails to import is reported only when its name
@@ -57,30 +57,36 @@ class Registry(Generic[T]):
             except Exception as exc:  # a broken plugin must not break other names
                 self._fail(ep.name, ep.value, exc)
                 continue
-            if isinstance(obj, types.ModuleType) and hasattr(obj, "__path__"):
+            if isinstance(obj, types.ModuleType):
                 self._search(obj)
             elif ep.name not in self._entries:
                 self.register(ep.name, obj, ep.value)
 
-    def _search(self, package: types.ModuleType) -> None:
-        """Register what every (non-underscore) module of `package` declares."""
-        for info in pkgutil.iter_modules(package.__path__):
+    def _search(self, module: types.ModuleType) -> None:
+        """Register what `module` declares, or, for a package, every (non-underscore) module of it."""
+        if not hasattr(module, "__path__"):
+            self._declare(module)
+            return
+        for info in pkgutil.iter_modules(module.__path__):
             if info.name.startswith("_"):
                 continue
-            where = f"{package.__name__}.{info.name}"
+            where = f"{module.__name__}.{info.name}"
             try:
-                module = importlib.import_module(where)
+                self._declare(importlib.import_module(where))
             except Exception as exc:
                 self._fail(info.name, where, exc)
+
+    def _declare(self, module: types.ModuleType) -> None:
+        """Register what `module` declares (classes it imports from elsewhere are not its own)."""
+        where = module.__name__
+        for obj in vars(module).values():
+            name = self.declared(obj)
+            if not name or self._entries.get(name) is obj or isinstance(obj, type) and obj.__module__ != where:
                 continue
-            for obj in vars(module).values():
-                name = self.declared(obj)
-                if not name or self._entries.get(name) is obj:
-                    continue
-                if name in self._entries:
-                    self._errors[name] = f"{where}: a second {self.kind} named '{name}' (first: {self._origins[name]})"
-                    continue
-                self.register(name, obj, where)
+            if name in self._entries:
+                self._errors[name] = f"{where}: a second {self.kind} named '{name}' (first: {self._origins[name]})"
+                continue
+            self.register(name, obj, where)
 
     def _fail(self, name: str, where: str, exc: Exception) -> None:
         if name not in self._entries:

@@ -54,6 +54,11 @@ def test_package_entry_registers_declared_names(package, monkeypatch):
         tasks.get("gamma")
 
 
+def test_module_entry_registers_what_the_module_declares(package, monkeypatch):
+    tasks = table(monkeypatch, ("mine", "regpkg.beta"))
+    assert tasks.names() == ["beta"] and tasks.broken() == {}
+
+
 def test_object_entry_registers_under_the_entry_name(package, monkeypatch):
     tasks = table(monkeypatch, ("first_letter", "regpkg.alpha:Alpha"), ("missing", "regpkg.nowhere:X"))
     assert tasks.names() == ["first_letter"] and tasks.origin("first_letter") == "regpkg.alpha:Alpha"
