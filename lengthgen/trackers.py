@@ -161,9 +161,7 @@ class MlflowTracker(Tracker):
         if self.uri.startswith("file:") or "://" not in self.uri and ":" not in self.uri[:2]:
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # asked for by name: MLflow 3 refuses it otherwise
         self.client = MlflowClient(tracking_uri=self.uri)
-        experiment = self.client.get_experiment_by_name(cfg.logger.experiment)
-        experiment_id = (experiment.experiment_id if experiment is not None
-                         else self.client.create_experiment(cfg.logger.experiment))
+        experiment_id = self.experiment(cfg.logger.experiment)
         where = str(run_dir.resolve())
         unfinished = self.client.search_runs([experiment_id], filter_string=f"tags.run_dir = '{where}'",
                                              order_by=["attributes.start_time DESC"], max_results=1)
@@ -174,6 +172,19 @@ class MlflowTracker(Tracker):
             tags = {"run_dir": where, "task": cfg.task["name"], "position": cfg.position["name"], "model": cfg.model.kind}
             self.run_id = self.client.create_run(experiment_id, run_name=run_dir.name, tags=tags).info.run_id
         self.pending: list = []
+
+    def experiment(self, name: str) -> str:
+        """The experiment's id, created if missing (a parallel job may create it first)."""
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(name)
+        except Exception:
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
 
     def _params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param

@@ -130,3 +130,17 @@ def test_logger_group_from_the_command_line(tmp_path):
                   "progress=false", f"hydra.run.dir={tmp_path / 'run'}")
     assert out.returncode == 0, out.stderr
     assert list((tmp_path / "tb" / "run").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_parallel_jobs_share_one_mlflow_store(tmp_path):
+    """Two joblib workers create and write the same SQLite store at once: every run lands, FINISHED."""
+    out = run_cli("lengthgen-train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "logger=mlflow",
+                  "position=rope,alibi,sinusoidal,t5", "task=copy", "train.steps=20", "train.chunk_steps=10",
+                  "train.max_length=3", "eval.max_length=5", "eval.samples_per_length=4", "model.layers=1",
+                  "model.d_model=16", "model.mlp_dim=32", "progress=false", f"hydra.sweep.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    _, runs = mlflow_runs(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert sorted(r.info.run_name.split("_")[3] for r in runs) == ["alibi", "rope", "sinusoidal", "t5"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert all(len(r.data.metrics) >= 10 for r in runs)
