@@ -86,30 +86,29 @@ class Tracker:
         values = {}
         for name, per_step in (("loss", loss_MxS), ("acc", acc_MxS)):
             per_model = np.asarray(per_step, dtype=np.float64).mean(axis=1)
-            values[f"train/{name}"] = float(per_model.mean())
-            if len(self.tags) > 1:
-                values |= {f"train/{name}/{tag}": float(v) for tag, v in zip(self.tags, per_model)}
+            values |= {f"train/{name}": float(per_model.mean()), **self.each(f"train/{name}", per_model)}
         if steps_per_s is not None:
             values["train/steps_per_s"] = steps_per_s
         self._scalars(values, step)
 
     def fit_check(self, step: int, min_seq_acc: list[float]) -> None:
-        values = {"train/min_seq_acc": float(np.min(min_seq_acc))}
-        if len(self.tags) > 1:
-            values |= {f"train/min_seq_acc/{tag}": float(v) for tag, v in zip(self.tags, min_seq_acc)}
-        self._scalars(values, step)
+        self._scalars({"train/min_seq_acc": float(np.min(min_seq_acc)), **self.each("train/min_seq_acc", min_seq_acc)},
+                      step)
 
     def evaluation(self, curve: pd.DataFrame) -> None:
         """Accuracy per evaluation set and length (curve.csv's rows), the length as the step."""
-        tags = dict(zip(self.models, self.tags))
         for (eval_set, length), rows in curve.groupby(["eval_set", "length"], sort=True):
+            by_model = {(float(r.lr), int(r.seed)): r for r in rows.itertuples(index=False)}
             values = {}
             for metric in ("token_acc", "seq_acc"):
-                values[f"eval/{eval_set}/{metric}"] = float(rows[metric].mean())
-                if len(self.tags) > 1:
-                    values |= {f"eval/{eval_set}/{metric}/{tags[(float(r.lr), int(r.seed))]}": float(getattr(r, metric))
-                               for r in rows.itertuples(index=False)}
+                key = f"eval/{eval_set}/{metric}"
+                values |= {key: float(rows[metric].mean()),
+                           **self.each(key, [getattr(by_model[m], metric) for m in self.models])}
             self._scalars(values, int(length))
+
+    def each(self, key: str, per_model) -> dict[str, float]:
+        """`key/<model tag>` for each model, where a run trains several (else nothing)."""
+        return {f"{key}/{tag}": float(v) for tag, v in zip(self.tags, per_model)} if len(self.tags) > 1 else {}
 
     def summary(self, summary: dict[str, Any], step: int) -> None:
         self._scalars({f"summary/{k}": float(summary[k]) for k in SUMMARY_METRICS if k in summary}, step)
