@@ -25,6 +25,7 @@ MLflow run; the MLflow run ends FINISHED, FAILED (an error) or KILLED (an interr
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.util
 import json
 import logging
@@ -159,17 +160,19 @@ class MlflowTracker(Tracker):
         self.uri = tracking_uri(cfg.logger.tracking_uri, run_dir)
         if self.uri.startswith("file:") or "://" not in self.uri and ":" not in self.uri[:2]:
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # asked for by name: MLflow 3 refuses it otherwise
-        self.client = MlflowClient(tracking_uri=self.uri)
-        experiment_id = self.experiment(cfg.logger.experiment)
-        where = str(run_dir.resolve())
-        unfinished = self.client.search_runs([experiment_id], filter_string=f"tags.run_dir = '{where}'",
-                                             order_by=["attributes.start_time DESC"], max_results=1)
-        if unfinished and unfinished[0].info.status != "FINISHED":
-            self.run_id = unfinished[0].info.run_id
-            self.client.update_run(self.run_id, status="RUNNING")
-        else:
-            tags = {"run_dir": where, "task": cfg.task["name"], "position": cfg.position["name"], "model": cfg.model.kind}
-            self.run_id = self.client.create_run(experiment_id, run_name=run_dir.name, tags=tags).info.run_id
+        with store_lock(self.uri):  # parallel jobs would otherwise race to create the tables and the experiment
+            self.client = MlflowClient(tracking_uri=self.uri)
+            experiment_id = self.experiment(cfg.logger.experiment)
+            where = str(run_dir.resolve())
+            unfinished = self.client.search_runs([experiment_id], filter_string=f"tags.run_dir = '{where}'",
+                                                 order_by=["attributes.start_time DESC"], max_results=1)
+            if unfinished and unfinished[0].info.status != "FINISHED":
+                self.run_id = unfinished[0].info.run_id
+                self.client.update_run(self.run_id, status="RUNNING")
+            else:
+                tags = {"run_dir": where, "task": cfg.task["name"], "position": cfg.position["name"],
+                        "model": cfg.model.kind}
+                self.run_id = self.client.create_run(experiment_id, run_name=run_dir.name, tags=tags).info.run_id
         self.pending: list = []
 
     def experiment(self, name: str) -> str:
@@ -188,10 +191,11 @@ class MlflowTracker(Tracker):
     def _params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
-        logged = self.client.get_run(self.run_id).data.params
-        fresh = [Param(k, str(v)) for k, v in params.items() if k not in logged]
-        for i in range(0, len(fresh), 100):
-            self.client.log_batch(self.run_id, params=fresh[i:i + 100])
+        with store_lock(self.uri):
+            logged = self.client.get_run(self.run_id).data.params
+            fresh = [Param(k, str(v)) for k, v in params.items() if k not in logged]
+            for i in range(0, len(fresh), 100):
+                self.client.log_batch(self.run_id, params=fresh[i:i + 100])
 
     def _scalars(self, values: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -202,13 +206,34 @@ class MlflowTracker(Tracker):
             self.flush()
 
     def flush(self) -> None:
-        for i in range(0, len(self.pending), BATCH):
-            self.client.log_batch(self.run_id, metrics=self.pending[i:i + BATCH])
+        with store_lock(self.uri):
+            for i in range(0, len(self.pending), BATCH):
+                self.client.log_batch(self.run_id, metrics=self.pending[i:i + BATCH])
         self.pending = []
 
     def _close(self, status: str) -> None:
         self.flush()
-        self.client.set_terminated(self.run_id, status=status)
+        with store_lock(self.uri):
+            self.client.set_terminated(self.run_id, status=status)
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """An exclusive file lock beside a local store (SQLite file or `file:` folder); none for a server."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///")).with_suffix(".lock")
+    elif uri.startswith("file:") or "://" not in uri:
+        path = Path(uri.removeprefix("file://").removeprefix("file:")) / ".lock"
+    else:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def tracking_uri(configured: str, run_dir: Path) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ from lengthgen.config import LoggerConfig, TrainConfig, validate
 from lengthgen.errors import ConfigError
 from lengthgen.run import run
 from lengthgen.train import TrainingFailed
-from lengthgen.trackers import flatten
+from lengthgen.trackers import flatten, open_tracker
 
 from conftest import run_cli, tiny_config
 
@@ -144,3 +146,30 @@ def test_parallel_jobs_share_one_mlflow_store(tmp_path):
     assert sorted(r.info.run_name.split("_")[3] for r in runs) == ["alibi", "rope", "sinusoidal", "t5"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert all(len(r.data.metrics) >= 10 for r in runs)
+
+
+def _open_and_close(barrier, sweep: str, index: int, results) -> None:
+    cfg = tracked("mlflow")
+    barrier.wait()
+    try:
+        open_tracker(cfg, Path(sweep) / f"{index}_run")._close("FINISHED")
+        results.put("ok")
+    except Exception as exc:  # reported to the parent, which asserts on it
+        results.put(repr(exc)[:300])
+
+
+def test_processes_opening_one_new_store_at_once_all_succeed(tmp_path):
+    """Four processes create the same new SQLite store at the same moment (what parallel sweep jobs do):
+    without the store lock MLflow's table creation races and some fail."""
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(4), context.Queue()
+    jobs = [context.Process(target=_open_and_close, args=(barrier, str(tmp_path), i, results)) for i in range(4)]
+    for job in jobs:
+        job.start()
+    outcomes = [results.get(timeout=300) for _ in jobs]
+    for job in jobs:
+        job.join()
+    assert outcomes == ["ok"] * 4
+    client, runs = mlflow_runs(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert sorted(r.info.run_name for r in runs) == [f"{i}_run" for i in range(4)]
+    assert {r.info.status for r in runs} == {"FINISHED"}
