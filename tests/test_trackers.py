@@ -158,10 +158,11 @@ def _open_and_close(barrier, sweep: str, index: int, results) -> None:
         results.put(repr(exc)[:300])
 
 
+@pytest.mark.slow
 def test_processes_opening_one_new_store_at_once_all_succeed(tmp_path):
     """Four processes create the same new SQLite store at the same moment (what parallel sweep jobs do):
     without the store lock MLflow's table creation races and some fail."""
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(4), context.Queue()
     jobs = [context.Process(target=_open_and_close, args=(barrier, str(tmp_path), i, results)) for i in range(4)]
     for job in jobs:
