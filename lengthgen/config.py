@@ -28,7 +28,7 @@ SEED_LIMIT = 2**32
 SET_KEYS = ("samples_per_length", "min_length", "max_length")
 ATTENTION_KINDS = ("softmax", "relu")
 LOGIT_SCALES = ("none", "logn", "qwen")
-NOT_RESULTS = ("progress", "xla_threads", "overwrite", "memory_gb", "logger", "train.checkpoint_every", "eval.max_tflop")
+NOT_RESULTS = ("progress", "xla_threads", "overwrite", "memory_gb", "logger", "mesh", "train.checkpoint_every", "eval.max_tflop")
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,19 @@ class LoggerConfig:
 
 
 @dataclass(frozen=True)
+class MeshConfig:
+    """Devices a run is spread over (`lengthgen.sharding`); 1 = not split. data: the batch's
+    rows are split over this many devices (data parallel); models: the run's models
+    (lr, seed) are split over this many; context: an evaluation sequence is split over
+    this many (context parallel, `lengthgen.context`). data x models devices and context
+    devices must exist (on a CPU: XLA_FLAGS=--xla_force_host_platform_device_count=N)."""
+
+    data: int = 1
+    models: int = 1
+    context: int = 1
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One run. overwrite: replace what the run directory holds (a finished run or a
     checkpoint of another configuration) instead of refusing. memory_gb: the memory
@@ -168,6 +181,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
     seed: int = 0
     xla_threads: int = 0
     progress: bool = True
@@ -248,6 +262,7 @@ def validate(cfg: RunConfig) -> None:
         "eval.stride": e.stride, "eval.samples_per_length": e.samples_per_length,
         "eval.batch_size": e.batch_size, "eval.buckets": e.buckets, "model.layers": m.layers,
         "model.d_model": m.d_model, "model.heads": m.heads, "model.mlp_dim": m.mlp_dim,
+        "mesh.data": cfg.mesh.data, "mesh.models": cfg.mesh.models, "mesh.context": cfg.mesh.context,
     }
     for key, value in positive.items():
         if value < 1:

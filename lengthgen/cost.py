@@ -52,14 +52,16 @@ def forward_flops(model, attention: bool, slots: int, vocab: int) -> float:
 def bucket_rows(built, size: int) -> int:
     """Instances per evaluation batch at `size` slots: as many as eval.batch_size allows with
     the attention logits held at once within ATTENTION_BUDGET and one layer's activations
-    within ACTIVATION_BUDGET."""
-    net, seeds = built.net, len(built.cfg.models)
+    within ACTIVATION_BUDGET on each device (a multiple of `mesh.data`, whose devices
+    each take an equal part of the rows, for the run's models over `mesh.models`)."""
+    net, mesh = built.net, built.cfg.mesh
+    seeds = len(built.cfg.models) // mesh.models
     per_row = seeds * size * activation_floats(built.cfg.model)
-    rows = min(built.cfg.eval.batch_size, ACTIVATION_BUDGET // per_row)
+    rows = min(-(-built.cfg.eval.batch_size // mesh.data), ACTIVATION_BUDGET // per_row)
     if built.model.attention:
         held = held_queries(size, size, net.whole_logits, train=False)
         rows = min(rows, ATTENTION_BUDGET // (held * size * net.heads * seeds))
-    return max(1, rows)
+    return max(1, rows) * mesh.data
 
 
 def activation_floats(model) -> int:

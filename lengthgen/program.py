@@ -26,6 +26,7 @@ from flax import struct
 from lengthgen.build import Built
 from lengthgen.config import TrainConfig
 from lengthgen.data import Example, raw_key
+from lengthgen.sharding import Placement
 
 
 @struct.dataclass
@@ -141,9 +142,19 @@ class Program:
 
     def __init__(self, built: Built):
         self.built = built
-        f = functions(built.model, built.net, built.position, built.position_options)
+        self.functions = f = functions(built.model, built.net, built.position, built.position_options)
         self.net, self.loss, self.positions = f.net, f.loss, f.positions
-        self.init, self.train_chunk, self.eval_batch = f.init, f.train_chunk, f.eval_batch
+        self.place = Placement(built.cfg)
+
+    def init(self, keys, hyper, size: int) -> TrainState:
+        return self.place.models(self.functions.init(keys, hyper, size))
+
+    def train_chunk(self, state: TrainState, chunk: Example):
+        """K steps of every model; with a device mesh, the state and the chunk are placed on it first."""
+        return self.functions.train_chunk(self.place.models(state), self.place.chunk(chunk))
+
+    def eval_batch(self, params, ex: Example, key):
+        return self.functions.eval_batch(self.place.models(params), self.place.batch(ex), key)
 
     def model_inputs(self, models: list[tuple[float, int]] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(PRNG keys, hyperparameters) of every (lr, seed) model, stacked; default: the run's models."""

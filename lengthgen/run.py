@@ -131,6 +131,9 @@ def train_and_evaluate(built: Built, run_dir: Path, checkpoint: dict[str, Any] |
     compiles = CompileCounter.get()
     compiles_before = compiles.totals()
     program = Program(built)
+    if program.place.mesh is not None:
+        log.info("spread over %d %s devices: models x data = %d x %d", program.place.mesh.size,
+                 program.place.devices["backend"], cfg.mesh.models, cfg.mesh.data)
     params, train_seconds, per_model, fit_history = train(built, program, run_dir, checkpoint, tracker,
                                                           lambda params: fit_check(built, program, params))
     save_params(run_dir, jax.device_get(params))
@@ -160,13 +163,12 @@ def train_and_evaluate(built: Built, run_dir: Path, checkpoint: dict[str, Any] |
         "task": built.task.name, "model": built.model.name, "position": built.position.name,
         "seeds": cfg.seeds, "train_max_length": cfg.train.max_length, "eval_max_length": cfg.eval.max_length,
         **means, "per_seed": per_seed, "steps": cfg.train.steps, "train_seconds": round(train_seconds, 3),
-        "eval_seconds": round(eval_seconds, 3), **compiles.since(compiles_before),
+        "eval_seconds": round(eval_seconds, 3), **compiles.since(compiles_before), "devices": program.place.devices,
         **({"fit_history": fit_history} if cfg.train.fit_every else {}),
         "versions": versions(), "git_commit": git_commit(), "config": fingerprint(cfg),
     }
     if built.position.diagnostics is not None:
-        from jax import tree
-        summary["diagnostics"] = built.position.diagnostics(tree.map(lambda a: np.asarray(a)[0], params), built.net)
+        summary["diagnostics"] = built.position.diagnostics(jax.tree.map(lambda a: np.asarray(a)[0], params), built.net)
     plot_curves(curve[curve.eval_set == "default"], run_dir / "curve.png", train_max_length=cfg.train.max_length,
                 title=f"{built.task.name} / {built.model.name}")
     write_json(run_dir / SUMMARY, summary)
