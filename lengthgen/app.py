@@ -5,7 +5,10 @@ sweeps and `hydra.sweeper.params` alike) is composed and fully validated, and
 the output directory is checked to be writable, so bad input costs one line on
 stderr, exit status 2 and no compilation. Hydra's own errors are rewritten
 into the same one-line form. A run that fails in training (non-finite loss)
-exits with status 1. Set LENGTHGEN_DEBUG=1 for tracebacks.
+exits with status 1. In a sweep a failed run is marked (failed.json), the
+launcher goes on with the others (basic, joblib, submitit, Ray alike), and the
+command ends with status 1 and the first failure in one line. Set
+LENGTHGEN_DEBUG=1 for tracebacks.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import OverrideType
-from hydra.errors import MissingConfigException
+from hydra.errors import CompactHydraException, MissingConfigException
+from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict, read_write
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 from tqdm.auto import tqdm
@@ -344,16 +348,28 @@ def limit_threads(threads: int, job_num: int) -> None:
 
 
 def worker_threads(requested: int) -> int:
-    """Threads per job: as configured, or cores / parallel jobs under the joblib launcher."""
+    """Threads per job: as configured; cores / parallel jobs under the joblib launcher; the CPUs a
+    job asks for under Ray (`ray.remote.num_cpus`) and submitit's local executor (`cpus_per_task`),
+    which start jobs side by side on one machine. Under Slurm the job's own CPUs bound it already."""
     if requested:
         return requested
     launcher = HydraConfig.get().launcher
-    if "joblib" not in str(launcher.get("_target_", "")):
+    target = str(launcher.get("_target_", ""))
+    if "ray_launcher" in target:
+        return int(OmegaConf.select(launcher, "ray.remote.num_cpus", default=0) or 0)
+    if target.endswith("LocalLauncher") and "submitit" in target:
+        return int(launcher.get("cpus_per_task") or 0)
+    if "joblib" not in target:
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     jobs = launcher.get("n_jobs") or -1
     jobs = cores if jobs < 0 else jobs
     return max(1, cores // max(1, jobs))
+
+
+class RunFailed(CompactHydraException):
+    """A run of a sweep failed. Raised (not exited) so that every launcher records the job as failed
+    and goes on with the others; Hydra then ends the sweep with this one line and status 1."""
 
 
 def job(cfg) -> None:
@@ -363,6 +379,7 @@ def job(cfg) -> None:
              f"{HYDRA_FILES}/config.yaml": OmegaConf.to_yaml(cfg),
              f"{HYDRA_FILES}/hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": hc})),
              f"{HYDRA_FILES}/overrides.yaml": OmegaConf.to_yaml(hc.overrides.task)}
+    sweep = hc.mode == RunMode.MULTIRUN
     try:
         config = RunConfig.from_dict(OmegaConf.to_container(cfg, resolve=True))
         limit_threads(worker_threads(config.xla_threads), hc.job.get("num") or 0)
@@ -373,8 +390,15 @@ def job(cfg) -> None:
         if os.environ.get("LENGTHGEN_DEBUG"):
             raise
         log.error("%s", exc)
+        if sweep:
+            raise RunFailed(f"lengthgen-train: error: {run_dir}: {one_line(exc)}") from None
         print(f"lengthgen-train: error: {exc}", file=sys.stderr)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
+    except Exception as exc:
+        if not sweep or os.environ.get("LENGTHGEN_DEBUG"):
+            raise
+        log.exception("run failed")
+        raise RunFailed(f"lengthgen-train: error: {run_dir}: {type(exc).__name__}: {one_line(exc)}") from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -141,10 +141,16 @@ def cmd_check_task(args) -> None:
 
 
 def cmd_collect(args) -> None:
-    from lengthgen.collect import write_tables
+    """Tables of the finished runs; failed and unfinished runs listed apart, one line each."""
+    from lengthgen.collect import unfinished_runs, write_tables
+    from lengthgen.report import failed_runs
 
     curves, summaries = write_tables(Path(args.dir))
     print(f"{len(summaries)} runs x seeds, {len(curves)} rows -> {Path(args.dir) / 'results.parquet'}")
+    for run, reason in failed_runs(Path(args.dir)):
+        print(f"failed: {run}: {reason}")
+    for run, resumable in unfinished_runs(Path(args.dir)):
+        print(f"unfinished: {run} ({'resumes from its checkpoint' if resumable else 'no checkpoint yet'})")
 
 
 def cmd_plot(args) -> None:

@@ -36,6 +36,18 @@ def finished_runs(root: Path) -> list[Path]:
     return sorted(p.parent for p in Path(root).rglob("summary.json"))
 
 
+def unfinished_runs(root: Path) -> list[tuple[str, bool]]:
+    """(run, has a checkpoint) for each run directory under `root` that started (config.yaml)
+    but has neither finished (summary.json) nor failed (failed.json): running, or interrupted."""
+    out = []
+    for path in sorted(Path(root).rglob("config.yaml")):
+        run_dir = path.parent
+        if run_dir.name == ".hydra" or (run_dir / "summary.json").exists() or (run_dir / "failed.json").exists():
+            continue
+        out.append((run_name(run_dir, root), (run_dir / "checkpoint.msgpack").exists()))
+    return out
+
+
 def run_config(run_dir: Path) -> dict[str, object]:
     path = run_dir / "config.yaml"
     return flatten(yaml.safe_load(path.read_text()) or {}) if path.exists() else {}

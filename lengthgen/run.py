@@ -3,7 +3,9 @@
 Files in the run directory: config.yaml (resolved), curve.csv, summary.json,
 curve.png, params.msgpack (final parameters), run.log; with `eval.attention_lengths`,
 attention.csv, steps.csv and attention_L<length>.npz/.png (`lengthgen.attention_maps`);
-checkpoint.msgpack while the run is unfinished; failed.json after a non-finite loss.
+checkpoint.msgpack while the run is unfinished; failed.json after a non-finite loss or any
+other error once the run has started (its reason in one line; an interrupt, a kill or a
+launcher's requeue at a time limit leaves none: the run is unfinished and resumes).
 Every file is written atomically (`lengthgen.results`). A finished run (summary.json
 present) is not redone, so its checkpoint is deleted once summary.json is written:
 nothing would read it again, and a sweep would keep optimizer state for every run.
@@ -33,14 +35,14 @@ import pandas as pd
 from lengthgen.attention_maps import analyze
 from lengthgen.build import Built, build
 from lengthgen.config import RunConfig, differences, fingerprint, listed
-from lengthgen.errors import ConfigError
+from lengthgen.errors import ConfigError, one_line
 from lengthgen.evaluate import curve_table, eval_plan, evaluate, summarize
 from lengthgen.plots import plot_curves
 from lengthgen.program import Program
 from lengthgen.results import CHECKPOINT, PARAMS, remove_temp_files, save_params, write_csv, write_json, write_text
 from lengthgen.runtime import CompileCounter, progress_bar
 from lengthgen.trackers import Tracker, tracking
-from lengthgen.train import FAILED, check_checkpoint, train
+from lengthgen.train import FAILED, TrainingFailed, check_checkpoint, train
 
 log = logging.getLogger("lengthgen")
 SUMMARY_MEANS = ("mean_test_token_acc", "mean_test_seq_acc", "generalization_length")
@@ -115,14 +117,27 @@ def run(cfg: RunConfig, run_dir: Path, files: dict[str, str] | None = None) -> d
         log.info("retrying a failed run: %s", (run_dir / FAILED).read_text().strip().replace("\n", " "))
     for name, text in (files or {}).items():
         write_text(run_dir / name, text)
-    with tracking(cfg, run_dir) as tracker:
-        summary = train_and_evaluate(built, run_dir, checkpoint, tracker)
+    try:
+        with tracking(cfg, run_dir) as tracker:
+            summary = train_and_evaluate(built, run_dir, checkpoint, tracker)
+    except TrainingFailed:
+        raise
+    except Exception as exc:
+        mark_failed(run_dir, exc)
+        raise
     finish(run_dir)
     log.info("mean test acc %.3f (token) %.3f (seq), generalization length %.1f; %d programs compiled, %d loaded "
              "from the cache, %.1f s", summary["mean_test_token_acc"], summary["mean_test_seq_acc"],
              summary["generalization_length"], summary["compiled_programs"], summary["loaded_programs"],
              summary["compile_seconds"])
     return summary
+
+
+def mark_failed(run_dir: Path, exc: Exception) -> None:
+    """failed.json for an error other than a non-finite loss (which `train` records with its step)."""
+    write_json(run_dir / FAILED, {"reason": f"{type(exc).__name__}: {one_line(exc)}", "error": type(exc).__name__,
+                                  "checkpoint": (run_dir / CHECKPOINT).exists(),
+                                  "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def train_and_evaluate(built: Built, run_dir: Path, checkpoint: dict[str, Any] | None, tracker: Tracker):
