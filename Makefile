@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 DEMO_DIR ?= outputs/demo
 STUDY ?= ruoss
 VARIANT ?= quick
@@ -15,6 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# The Ray launcher (optional extra `ray`) for the slow launcher tests; it holds cloudpickle < 3 and joblib < 1.6.
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,ray]'
+	touch $(RAY_STAMP)
 
 install: $(STAMP)
 
@@ -42,7 +48,7 @@ lint: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/lengthgen docs
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(RAY_STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP)
