@@ -33,12 +33,18 @@ def attention_mask(length: jax.Array, size: int, causal: bool, window: int = 0) 
     """mask[i, j] = key j is visible from query i: j is a real token (j < length), j <= i if
     causal, and i - window < j if a window is set (a task can hide all but the last few tokens)."""
     slot = jnp.arange(size)
-    mask_SxS = jnp.broadcast_to(slot[None, :] < length, (size, size))
+    return visibility(length, slot, slot, causal, window)
+
+
+def visibility(length: jax.Array, slot_Q: jax.Array, slot_S: jax.Array, causal: bool, window: int = 0) -> jax.Array:
+    """`attention_mask` between queries and keys at the given sequence slots (QxS), for a part
+    of the sequence's queries against all of its keys (context parallelism)."""
+    mask_QxS = jnp.broadcast_to(slot_S[None, :] < length, (slot_Q.shape[0], slot_S.shape[0]))
     if causal:
-        mask_SxS = mask_SxS & (slot[None, :] <= slot[:, None])
+        mask_QxS = mask_QxS & (slot_S[None, :] <= slot_Q[:, None])
     if window:
-        mask_SxS = mask_SxS & (slot[None, :] > slot[:, None] - window)
-    return mask_SxS
+        mask_QxS = mask_QxS & (slot_S[None, :] > slot_Q[:, None] - window)
+    return mask_QxS
 
 
 def visible_keys(mask_SxS: jax.Array) -> jax.Array:

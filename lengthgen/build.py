@@ -18,7 +18,7 @@ from lengthgen.errors import ConfigError
 from lengthgen.models import ModelSpec
 from lengthgen.models.transformer import NetConfig
 from lengthgen.positions.base import PositionSpec
-from lengthgen import sharding
+from lengthgen import context, sharding
 from lengthgen.registry import MODELS, POSITIONS, TASKS
 from lengthgen.task import Task, check_batch
 
@@ -158,8 +158,9 @@ def build(cfg: RunConfig) -> Built:
         dropout=cfg.model.dropout, embed_dropout=cfg.model.embed_dropout, causal=model.causal,
         position=position, position_options=pos_opts, attention=cfg.attention, train_length=train_slots,
         window=task.attention_window)
-    sharding.check(cfg)
     built = Built(cfg, task, model, position, pos_opts, layout, net)
+    context.check(built)
+    sharding.check(cfg)
     check_budget(built)
     check_sampler(task, cfg)
     return built

@@ -25,6 +25,7 @@ from flax import struct
 
 from lengthgen.build import Built
 from lengthgen.config import TrainConfig
+from lengthgen.context import ContextEval
 from lengthgen.data import Example, raw_key
 from lengthgen.sharding import Placement
 
@@ -145,6 +146,8 @@ class Program:
         self.functions = f = functions(built.model, built.net, built.position, built.position_options)
         self.net, self.loss, self.positions = f.net, f.loss, f.positions
         self.place = Placement(built.cfg)
+        parts = built.cfg.mesh.context
+        self.context = ContextEval(f, parts, scored_stats) if parts > 1 else None
 
     def init(self, keys, hyper, size: int) -> TrainState:
         return self.place.models(self.functions.init(keys, hyper, size))
@@ -154,6 +157,8 @@ class Program:
         return self.functions.train_chunk(self.place.models(state), self.place.chunk(chunk))
 
     def eval_batch(self, params, ex: Example, key):
+        if self.context is not None:
+            return self.context(params, ex, key)
         return self.functions.eval_batch(self.place.models(params), self.place.batch(ex), key)
 
     def model_inputs(self, models: list[tuple[float, int]] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:

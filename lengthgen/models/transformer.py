@@ -14,8 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lengthgen.attention import (attend, attention_entropy, attention_mask, attention_weights, logit_scale, mix,
-                                 row_sum_deviation, visible_keys)
+from lengthgen.attention import (attend, attention_entropy, attention_weights, logit_scale, mix,
+                                 row_sum_deviation, visibility, visible_keys)
 from lengthgen.config import AttentionConfig
 from lengthgen.positions.base import PositionSpec, Scheme
 
@@ -45,6 +45,7 @@ class NetConfig:
     train_length: int = 0
     window: int = 0
     capture: bool = False  # sow every layer's attention weights into "intermediates" (inspection)
+    context_axis: str = ""  # under shard_map over this mesh axis, each device holds a part of the sequence
 
     @property
     def reference_length(self) -> int:
@@ -74,6 +75,8 @@ class Block(nn.Module):
         qkv = nn.DenseGeneral((3, c.heads, head_dim), name="qkv")(h)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         q, k = self.scheme.rotate(q, k, pos_S)
+        if c.context_axis:  # this device's queries attend to the keys and values of every part
+            k, v = (jax.lax.all_gather(a, c.context_axis, axis=1, tiled=True) for a in (k, v))
         logits = self.scheme.logits(q, k, pos_S)
         gamma_H = None
         if a.kind == "relu":
@@ -99,21 +102,28 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-    """Maps tokens_BxS (with real length `length`) and positions pos_S to logits_BxSxV."""
+    """Maps tokens_BxS (with real length `length`) and positions pos_S to logits_BxSxV.
+
+    slot_S: the sequence slot of each of the S tokens given (default 0..S-1). Under context
+    parallelism (`cfg.context_axis`, `lengthgen.context`) each device is given a part of the
+    sequence, and the masks and biases relate its queries to the slots and positions of all
+    the parts' keys."""
 
     cfg: NetConfig
 
     @nn.compact
-    def __call__(self, tokens_BxS, pos_S, length, train: bool = False):
+    def __call__(self, tokens_BxS, pos_S, length, train: bool = False, slot_S=None):
         c = self.cfg
         scheme = c.position.module(c.position_options, c.d_model, c.heads, c.causal, train_length=c.train_length,
                                    train=train, length=length, name="position")
         x = nn.Embed(c.vocab_in, c.d_model, embedding_init=nn.initializers.normal(1.0))(tokens_BxS)
         x = scheme.embed(x, pos_S)
         x = nn.Dropout(c.embed_dropout)(x, deterministic=not train)
-        mask_SxS = attention_mask(length, tokens_BxS.shape[1], c.causal, c.window)
+        slot_S = jnp.arange(tokens_BxS.shape[1]) if slot_S is None else slot_S
+        gather = (lambda a: jax.lax.all_gather(a, c.context_axis, tiled=True)) if c.context_axis else (lambda a: a)
+        mask_SxS = visibility(length, slot_S, gather(slot_S), c.causal, c.window)
+        bias_HxSxS = scheme.bias(pos_S, gather(pos_S))
         scale_S = logit_scale(c.attention.logit_scale, visible_keys(mask_SxS), c.reference_length)
-        bias_HxSxS = scheme.bias(pos_S)
         for i in range(c.layers):
             x = Block(c, scheme, name=f"block_{i}")(x, pos_S, mask_SxS, bias_HxSxS, scale_S, train)
         x = nn.LayerNorm()(x)

@@ -4,8 +4,10 @@ The transformer calls the hooks at fixed points, so a scheme only overrides
 what it changes:
   embed(x_BxSxD, pos_S)            absolute schemes add (or concatenate) to embeddings;
   rotate(q_BxSxHxK, k, pos_S)      rotary schemes rotate queries and keys;
-  bias(pos_S) -> HxSxS             relative schemes add a bias to the attention logits
-                                   (computed once per forward pass, shared by the layers);
+  bias(pos_Q, pos_S) -> HxQxS      relative schemes add a bias to the attention logits of
+                                   queries at pos_Q and keys at pos_S (by default the same
+                                   slots; other keys under context parallelism), computed
+                                   once per forward pass and shared by the layers;
   logits(q_BxSxHxK, k, pos_S)      schemes whose score is not the dot product of separately
       -> BxHxSxS                   rotated q and k (ReRoPE, dual chunk, Transformer-XL) return
                                    the full logits, already scaled by 1/sqrt(K).
@@ -55,7 +57,7 @@ class Scheme(nn.Module):
     def rotate(self, q_BxSxHxK: jax.Array, k_BxSxHxK: jax.Array, pos_S: jax.Array):
         return q_BxSxHxK, k_BxSxHxK
 
-    def bias(self, pos_S: jax.Array) -> jax.Array | None:
+    def bias(self, pos_Q: jax.Array, pos_S: jax.Array | None = None) -> jax.Array | None:
         return None
 
     def logits(self, q_BxSxHxK: jax.Array, k_BxSxHxK: jax.Array, pos_S: jax.Array) -> jax.Array | None:

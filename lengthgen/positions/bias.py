@@ -13,9 +13,9 @@ import numpy as np
 from lengthgen.positions.base import CheckedOptions, PositionSpec, Scheme, at_least, fail
 
 
-def relative_distance(pos_S: jax.Array) -> jax.Array:
-    """rel[i, j] = pos[j] - pos[i] (key minus query)."""
-    return pos_S[None, :] - pos_S[:, None]
+def relative_distance(pos_Q: jax.Array, pos_S: jax.Array | None = None) -> jax.Array:
+    """rel[i, j] = pos_S[j] - pos_Q[i] (key minus query; the keys are the queries by default)."""
+    return (pos_Q if pos_S is None else pos_S)[None, :] - pos_Q[:, None]
 
 
 def alibi_slopes(heads: int) -> np.ndarray:
@@ -32,8 +32,8 @@ def alibi_slopes(heads: int) -> np.ndarray:
 
 
 class Alibi(Scheme):
-    def bias(self, pos_S):
-        dist = jnp.abs(relative_distance(pos_S)).astype(jnp.float32)
+    def bias(self, pos_Q, pos_S=None):
+        dist = jnp.abs(relative_distance(pos_Q, pos_S)).astype(jnp.float32)
         return -jnp.asarray(alibi_slopes(self.heads))[:, None, None] * dist[None]
 
 
@@ -79,11 +79,11 @@ def t5_bucket(rel: jax.Array, bidirectional: bool, num_buckets: int, max_distanc
 
 class T5Bias(Scheme):
     @nn.compact
-    def bias(self, pos_S):
+    def bias(self, pos_Q, pos_S=None):
         o = self.options
         table = self.param("table", nn.initializers.normal(0.02), (o.num_buckets, self.heads))
-        bucket_SxS = t5_bucket(relative_distance(pos_S), not self.causal, o.num_buckets, o.max_distance)
-        return jnp.take(table, bucket_SxS, axis=0).transpose(2, 0, 1)
+        bucket_QxS = t5_bucket(relative_distance(pos_Q, pos_S), not self.causal, o.num_buckets, o.max_distance)
+        return jnp.take(table, bucket_QxS, axis=0).transpose(2, 0, 1)
 
 
 ALIBI = PositionSpec(

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from lengthgen.positions.base import CheckedOptions, PositionSpec, Scheme, above, at_least, resolve_length
+from lengthgen.positions.bias import relative_distance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,11 +33,12 @@ class FireOptions(CheckedOptions):
               "threshold": at_least(0, " (0 = the run's training length)")}
 
 
-def fire_inputs(pos_S: jax.Array, c, threshold) -> jax.Array:
-    """SxS normalized distance psi(|i-j|) / psi(max(L, i, j))."""
-    pos = pos_S.astype(jnp.float32)
-    dist = jnp.abs(pos[:, None] - pos[None, :])
-    scale = jnp.maximum(threshold, jnp.maximum(pos[:, None], pos[None, :]))
+def fire_inputs(pos_Q: jax.Array, c, threshold, pos_S: jax.Array | None = None) -> jax.Array:
+    """QxS normalized distance psi(|i-j|) / psi(max(L, i, j)) (the keys are the queries by default)."""
+    q = pos_Q.astype(jnp.float32)
+    k = q if pos_S is None else pos_S.astype(jnp.float32)
+    dist = jnp.abs(q[:, None] - k[None, :])
+    scale = jnp.maximum(threshold, jnp.maximum(q[:, None], k[None, :]))
     return jnp.log1p(c * dist) / jnp.log1p(c * scale)
 
 
@@ -46,19 +48,19 @@ def _softplus_inverse(y: float) -> float:
 
 class Fire(Scheme):
     @nn.compact
-    def bias(self, pos_S):
+    def bias(self, pos_Q, pos_S=None):
         o = self.options
         threshold0 = o.threshold or float(resolve_length(0, self, "fire threshold"))
         c = jax.nn.softplus(self.param("raw_c", lambda k, s: jnp.full(s, _softplus_inverse(o.init_c)), ()))
         threshold = jax.nn.softplus(self.param("raw_threshold", lambda k, s: jnp.full(s, _softplus_inverse(threshold0)), ()))
-        x_SxSx1 = fire_inputs(pos_S, c, threshold)[..., None]
+        x_QxSx1 = fire_inputs(pos_Q, c, threshold, pos_S)[..., None]
         sides = 1 if self.causal else 2
-        h = jax.nn.relu(nn.Dense(o.hidden, name="mlp_in")(x_SxSx1))
-        out_SxSxO = nn.Dense(sides * self.heads, name="mlp_out")(h)
+        h = jax.nn.relu(nn.Dense(o.hidden, name="mlp_in")(x_QxSx1))
+        out_QxSxO = nn.Dense(sides * self.heads, name="mlp_out")(h)
         if sides == 2:
-            after = (pos_S[None, :] > pos_S[:, None])[..., None]
-            out_SxSxO = jnp.where(after, out_SxSxO[..., self.heads:], out_SxSxO[..., :self.heads])
-        return out_SxSxO.transpose(2, 0, 1)
+            after = (relative_distance(pos_Q, pos_S) > 0)[..., None]
+            out_QxSxO = jnp.where(after, out_QxSxO[..., self.heads:], out_QxSxO[..., :self.heads])
+        return out_QxSxO.transpose(2, 0, 1)
 
 
 FIRE = PositionSpec(

@@ -40,20 +40,20 @@ def _constant(value: float):
 
 class KerpleLog(Scheme):
     @nn.compact
-    def bias(self, pos_S):
+    def bias(self, pos_Q, pos_S=None):
         r1 = positive(self.param("raw_r1", _constant(_softplus_inverse(1.0 - FLOOR)), (self.heads,)))
         r2 = positive(self.param("raw_r2", _constant(_softplus_inverse(1.0 - FLOOR)), (self.heads,)))
-        dist = jnp.abs(relative_distance(pos_S)).astype(jnp.float32)[None]
+        dist = jnp.abs(relative_distance(pos_Q, pos_S)).astype(jnp.float32)[None]
         return -r1[:, None, None] * jnp.log1p(r2[:, None, None] * dist)
 
 
 class KerplePower(Scheme):
     @nn.compact
-    def bias(self, pos_S):
+    def bias(self, pos_Q, pos_S=None):
         r1 = positive(self.param("raw_r1", _constant(_softplus_inverse(1.0 - FLOOR)), (self.heads,)))
         start = (1.0 - FLOOR) / (POWER_CAP - FLOOR)
         r2 = bounded(self.param("raw_r2", _constant(math.log(start / (1.0 - start))), (self.heads,)))
-        dist = jnp.abs(relative_distance(pos_S)).astype(jnp.float32)[None]
+        dist = jnp.abs(relative_distance(pos_Q, pos_S)).astype(jnp.float32)[None]
         safe = jnp.where(dist > 0, dist, 1.0)
         powered = jnp.where(dist > 0, safe ** r2[:, None, None], 0.0)
         return -r1[:, None, None] * powered

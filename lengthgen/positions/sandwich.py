@@ -45,9 +45,9 @@ def compression_ratios(heads: int) -> np.ndarray:
 
 
 class Sandwich(Scheme):
-    def bias(self, pos_S):
-        kernel_SxS = sandwich_kernel(relative_distance(pos_S), self.options.dim)
-        return kernel_SxS[None] / jnp.asarray(compression_ratios(self.heads))[:, None, None]
+    def bias(self, pos_Q, pos_S=None):
+        kernel_QxS = sandwich_kernel(relative_distance(pos_Q, pos_S), self.options.dim)
+        return kernel_QxS[None] / jnp.asarray(compression_ratios(self.heads))[:, None, None]
 
 
 SANDWICH = PositionSpec(
