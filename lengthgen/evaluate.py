@@ -97,7 +97,7 @@ def evaluate(program: Program, params, eval_set: EvalSet, lengths: list[int] | N
     out: dict[int, np.ndarray] = {}
     for group in eval_buckets(built, eval_set.lengths if lengths is None else lengths, task):
         size = max(seq_len(task, n) for n in group)
-        rows = bucket_rows(built, size)
+        rows = min(bucket_rows(built, size), -(-samples // built.cfg.mesh.data) * built.cfg.mesh.data)
         for n in group:
             batch = eval_batch(task, n, samples, e.seed)
             totals = np.zeros((models, 3), np.int64)

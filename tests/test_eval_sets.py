@@ -12,7 +12,8 @@ from conftest import tiny_config
 from lengthgen.build import build
 from lengthgen.config import EvalConfig, RunConfig, TrainConfig, validate
 from lengthgen.errors import ConfigError
-from lengthgen.evaluate import error_counts, eval_plan, wilson
+from lengthgen.evaluate import error_counts, eval_plan, evaluate, wilson
+from lengthgen.program import Program
 from lengthgen.run import run
 
 FLIP_FLOP = {"name": "flip_flop"}
@@ -81,3 +82,16 @@ def test_error_counts_pool_lengths_and_bound_zero_errors():
     assert some["error_rate"] == pytest.approx(4 / 4000) and some["sequences_with_error"] == 3
     assert (some["error_rate_lo"], some["error_rate_hi"]) == pytest.approx(wilson(4, 4000))
     assert some["seq_error_rate"] == pytest.approx(3 / 300) and some["sequences"] == 300
+
+
+def test_few_instances_are_evaluated_in_batches_of_their_own_size():
+    """One instance per length at thousands of slots is one row, not a batch padded to eval.batch_size."""
+    built = build(tiny_config(eval=EvalConfig(max_length=8, samples_per_length=3, batch_size=64)))
+    program = Program(built)
+    params = program.init(*program.model_inputs(), 20).params
+    rows = []
+    compute = program.eval_batch
+    program.eval_batch = lambda p, ex, key: rows.append(ex.tokens_BxS.shape[0]) or compute(p, ex, key)
+    stats = evaluate(program, params, eval_plan(built)[0], lengths=[5, 8])
+    assert set(rows) == {3} and sorted(stats) == [5, 8]
+    assert all(int(s[0, 2]) <= 3 for s in stats.values())
