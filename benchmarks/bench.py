@@ -154,7 +154,7 @@ def traced_step() -> dict[str, float]:
 
     cfg = config()
     program, state, chunk, slots = warm_chunk(cfg)
-    hlo = program.train_chunk.lower(state, chunk).compile().as_text()
+    hlo = program.functions.train_chunk.lower(state, chunk).compile().as_text()
     with tempfile.TemporaryDirectory() as folder:
         with jax.profiler.trace(folder, create_perfetto_trace=True):
             start = time.perf_counter()

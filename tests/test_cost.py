@@ -24,13 +24,13 @@ def test_memory_estimates_are_within_a_small_factor_of_xla(position):
     slots = stream.sizes[0]
     state = program.start(slots)
     _, chunk = stream.chunk([0], 0)
-    xla = program.train_chunk.lower(state, chunk).compile().memory_analysis().temp_size_in_bytes
+    xla = program.functions.train_chunk.lower(state, chunk).compile().memory_analysis().temp_size_in_bytes
     assert 0.5 < batch_bytes(built, 16, slots, train=True) / xla < 2.5
 
     size = seq_len(built.task, 200)
     rows = bucket_rows(built, size)
     ex = encode(built.task, eval_batch(built.task, 200, rows, 0), 200, built.layout, size, rows)
-    xla = program.eval_batch.lower(state.params, ex, raw_key(1)).compile().memory_analysis().temp_size_in_bytes
+    xla = program.functions.eval_batch.lower(state.params, ex, raw_key(1)).compile().memory_analysis().temp_size_in_bytes
     estimate = batch_bytes(built, rows, size, train=False)
     assert 0.5 < estimate / xla < 2.5
 

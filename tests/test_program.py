@@ -123,7 +123,7 @@ def test_hyperparameters_are_inputs_of_the_training_program():
                                                                buckets=1, **train))))
         stream = TrainStream(program.built.task, "placeholder", [1, 2, 3, 4], 1, batch, 10)
         _, chunk = stream.chunk([0], 0)
-        return program.train_chunk.lower(program.start(max(stream.sizes)), chunk).as_text()
+        return program.functions.train_chunk.lower(program.start(max(stream.sizes)), chunk).as_text()
 
     base = chunk_hlo(lr=1e-3, steps=100)
     assert chunk_hlo(lr=3e-2, steps=700, warmup_steps=7, schedule="cosine", weight_decay=0.1, grad_clip=0.0) == base
