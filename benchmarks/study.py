@@ -74,10 +74,11 @@ def program_compile_seconds(name: str, model: ModelConfig, length: int, batch: i
         out[f"{name}_{what}_compile_s"] = time.perf_counter() - start
 
     keys, hyper = program.model_inputs()
-    timed("init", program.init, keys, hyper, size)
-    state = program.init(keys, hyper, size)
-    timed("train_chunk", program.train_chunk, state, chunk)
-    timed("eval_batch", program.eval_batch, state.params, ex, raw_key(1))
+    f = program.functions
+    timed("init", f.init, keys, hyper, size)
+    state = f.init(keys, hyper, size)
+    timed("train_chunk", f.train_chunk, state, chunk)
+    timed("eval_batch", f.eval_batch, state.params, ex, raw_key(1))
     return out
 
 
