@@ -3,10 +3,6 @@ give the single-device logits, for every scheme it supports, encoder and decoder
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +13,7 @@ from lengthgen.config import AttentionConfig, MeshConfig
 from lengthgen.context import balanced_order
 from lengthgen.errors import ConfigError
 
-from conftest import ROOT, tiny_config
+from conftest import on_devices, tiny_config
 
 
 @pytest.mark.parametrize("size, parts", [(8, 2), (24, 3), (32, 4)])
@@ -90,11 +86,7 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def split_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("context")
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(root), str(ROOT / "tests")], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return root, json.loads(done.stdout.strip().splitlines()[-1])
+    return root, on_devices(SCRIPT, root)
 
 
 @pytest.mark.slow

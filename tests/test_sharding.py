@@ -3,10 +3,6 @@ single-device results up to float rounding; a mesh the run or the machine cannot
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -15,7 +11,7 @@ from lengthgen.build import build
 from lengthgen.config import MeshConfig, TrainConfig
 from lengthgen.errors import ConfigError
 
-from conftest import ROOT, tiny_config
+from conftest import on_devices, tiny_config
 
 TRAIN = TrainConfig(max_length=4, steps=40, batch_size=8, chunk_steps=20, warmup_steps=5, buckets=1, seeds=2)
 
@@ -54,11 +50,7 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def spread(tmp_path_factory):
     root = tmp_path_factory.mktemp("mesh")
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(root), str(ROOT / "tests")], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return root, json.loads(done.stdout.strip().splitlines()[-1])
+    return root, on_devices(SCRIPT, root)
 
 
 @pytest.mark.slow
