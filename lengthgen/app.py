@@ -220,8 +220,41 @@ def _seed_value(override: str) -> int | None:
         return None
 
 
-def validate_argv(argv: list[str]) -> int:
-    """Compose and validate every job the command would run; returns how many.
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What validation learnt of a command: its jobs, how many program structures they compile
+    (model, network and position scheme: runs of one structure share programs), whether it is a
+    sweep, the launcher its configuration names and the XLA threads a run asks for (0: any)."""
+    jobs: int
+    structures: int
+    multirun: bool
+    launcher: str
+    threads: int = 0
+
+
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def side_by_side(plan: Plan, argv: list[str], cores: int) -> list[str]:
+    """Overrides that run a sweep's jobs side by side, one core each, where that wins
+    (benchmarks/README.md, "Launchers"): a sweep over several program structures on an
+    unspecified launcher, with room for 2 or more jobs of `plan.threads` cores (one if any), at
+    most one job per structure. Empty otherwise: a sweep of one structure (learning rates,
+    seeds) is faster in one process, which reuses its compiled programs, and a launcher named
+    on the command line or in the config is kept."""
+    jobs = min(plan.structures, cores // max(1, plan.threads))
+    if (not plan.multirun or jobs < 2 or plan.launcher != BASIC_LAUNCHER
+            or any(a.startswith(("hydra/launcher=", "hydra.launcher.")) for a in argv)):
+        return []
+    return ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"]
+
+
+def validate_argv(argv: list[str]) -> Plan:
+    """Compose and validate every job the command would run; returns what it learnt (`Plan`).
 
     Jobs that differ only in `seed` share one composition and one build (the seed is
     checked on its own), so a sweep is validated per distinct configuration. Jobs
@@ -229,7 +262,7 @@ def validate_argv(argv: list[str]) -> int:
     """
     overrides = _overrides(argv)
     if overrides is None:
-        return 0
+        return Plan(0, 0, False, "")
     check_names(overrides)
     try:
         jobs, first = sweep_jobs(overrides)
@@ -247,6 +280,7 @@ def validate_argv(argv: list[str]) -> int:
         key = tuple(o for o in job if _seed_value(o) is None)
         groups.setdefault(key, []).append((num, seeds[0] if seeds else None))
     written: dict[Path, int] = {}
+    structures, threads = set(), 0
     with (tqdm(total=len(jobs), desc="validating jobs", file=sys.stderr, leave=False,
                disable=len(jobs) < PROGRESS_AT or not sys.stderr.isatty()) as bar,
           initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3")):
@@ -259,7 +293,9 @@ def validate_argv(argv: list[str]) -> int:
                 raw = OmegaConf.to_container(cfg, resolve=False)
                 raw.pop("hydra")
                 run_cfg = RunConfig.from_dict(OmegaConf.to_container(OmegaConf.create(raw), resolve=True))
-                build(run_cfg)
+                built = build(run_cfg)
+                structures.add((built.model, built.net, built.position, built.position_options))
+                threads = max(threads, run_cfg.xla_threads)
                 for num, seed in members:
                     if seed is not None:
                         validate(dataclasses.replace(run_cfg, seed=seed))
@@ -280,7 +316,7 @@ def validate_argv(argv: list[str]) -> int:
                 if os.environ.get("LENGTHGEN_DEBUG"):
                     raise
                 raise ConfigError(_job_prefix(num, varying) + describe(exc, combo)) from None
-    return len(jobs)
+    return Plan(len(jobs), len(structures), multirun, str(OmegaConf.select(first, "hydra.launcher._target_")), threads)
 
 
 def _job_prefix(num: int, varying: list[list[str]]) -> str:
@@ -361,7 +397,7 @@ def worker_threads(requested: int) -> int:
         return int(launcher.get("cpus_per_task") or 0)
     if "joblib" not in target:
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     jobs = launcher.get("n_jobs") or -1
     jobs = cores if jobs < 0 else jobs
     return max(1, cores // max(1, jobs))
@@ -406,13 +442,18 @@ def main(argv: list[str] | None = None) -> None:
     try:
         register_configs()
         argv = options_of_swept_groups(config_dir_as_searchpath(argv))
-        validate_argv(argv)
+        plan = validate_argv(argv)
     except ConfigError as exc:
         if os.environ.get("LENGTHGEN_DEBUG"):
             raise
         print(f"lengthgen-train: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    sys.argv = [sys.argv[0], *argv]
+    parallel = side_by_side(plan, argv, usable_cores())
+    if parallel:
+        print(f"lengthgen-train: {plan.jobs} jobs of {plan.structures} program structures: running "
+              f"{parallel[1].split('=')[1]} at a time ({' '.join(parallel)}; "
+              "hydra/launcher=basic runs them one by one)", file=sys.stderr)
+    sys.argv = [sys.argv[0], *argv, *parallel]
     hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")(job)()
 
 

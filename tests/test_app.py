@@ -1,12 +1,15 @@
 """End-to-end: the real `lengthgen-train` and `lengthgen` commands at toy size."""
 
+import dataclasses
 import json
+import os
 
 import pandas as pd
 import pytest
 import yaml
 
 from conftest import run_cli
+from lengthgen import app
 
 TOY = ["model.layers=1", "model.d_model=16", "model.heads=2", "model.mlp_dim=32", "eval.samples_per_length=16",
        "train.batch_size=16", "progress=false"]
@@ -139,3 +142,51 @@ def test_an_option_of_a_swept_scheme_applies_to_every_job(tmp_path):
     configs = [yaml.safe_load(p.read_text()) for p in sorted(sweep.glob("*/config.yaml"))]
     assert [c["position"]["name"] for c in configs] == ["randomized_rope", "randomized_sinusoidal"]
     assert all(c["position"]["max_len"] == 128 for c in configs)
+
+
+def test_a_sweep_over_schemes_runs_side_by_side_and_one_over_learning_rates_in_one_process(tmp_path):
+    """On 2+ cores, with no launcher named, a sweep of several program structures runs one job per
+    core (joblib); a sweep of one structure stays in one process, which reuses its programs."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 cores")
+    common = ["train.max_length=4", "eval.max_length=6", "train.steps=10", "train.chunk_steps=10", *TOY]
+    schemes = run_cli("lengthgen-train", "-m", "position=none,alibi", *common, f"hydra.sweep.dir={tmp_path / 's'}")
+    lrs = run_cli("lengthgen-train", "-m", "train.lr=0.001,0.003", *common, f"hydra.sweep.dir={tmp_path / 'l'}")
+    assert schemes.returncode == 0 and lrs.returncode == 0, schemes.stderr[-2000:] + lrs.stderr[-2000:]
+    assert "2 jobs of 2 program structures: running 2 at a time" in schemes.stderr
+    assert "at a time" not in lrs.stderr
+
+    def launchers(sweep):
+        runs = sorted(sweep.glob("*/.hydra/hydra.yaml"))
+        assert len(runs) == 2
+        return {yaml.safe_load(p.read_text())["hydra"]["launcher"]["_target_"].rsplit(".", 1)[1] for p in runs}
+
+    assert launchers(tmp_path / "s") == {"JoblibLauncher"}
+    assert launchers(tmp_path / "l") == {"BasicLauncher"}
+
+
+@pytest.mark.parametrize("structures,cores,threads,argv,expected", [
+    (3, 2, 0, [], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]),
+    (2, 8, 0, [], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]),
+    (4, 8, 2, [], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=4"]),
+    (1, 8, 0, [], []),                                   # learning rates / seeds of one scheme
+    (3, 1, 0, [], []),                                   # one core
+    (3, 2, 2, [], []),                                   # xla_threads=2 fills both cores
+    (3, 2, 0, ["hydra/launcher=basic"], []),             # a launcher the user named
+    (3, 2, 0, ["hydra.launcher.n_jobs=1"], []),
+])
+def test_side_by_side_rules(structures, cores, threads, argv, expected):
+    plan = app.Plan(jobs=6, structures=structures, multirun=True, launcher=app.BASIC_LAUNCHER, threads=threads)
+    assert app.side_by_side(plan, argv, cores) == expected
+    assert app.side_by_side(dataclasses.replace(plan, multirun=False), argv, cores) == []
+    assert app.side_by_side(dataclasses.replace(plan, launcher="hydra_plugins.x.JoblibLauncher"), argv, cores) == []
+
+
+def test_validation_counts_program_structures(tmp_path):
+    app.register_configs()
+    common = ["-m", "train.max_length=4", "eval.max_length=6", f"hydra.sweep.dir={tmp_path}"]
+    assert app.validate_argv([*common, "position=rope,alibi", "seed=0,1,2"]).structures == 2
+    assert app.validate_argv([*common, "train.lr=0.001,0.01", "seed=0,1"]).structures == 1
+    plan = app.validate_argv([*common, "model.d_model=16,32", "position=rope", "xla_threads=1"])
+    assert (plan.jobs, plan.structures, plan.multirun, plan.threads) == (2, 2, True, 1)
+    assert plan.launcher == app.BASIC_LAUNCHER
