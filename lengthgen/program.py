@@ -61,6 +61,11 @@ def learning_rate(count: jax.Array, h: dict[str, jax.Array]) -> jax.Array:
 
 ADAM = optax.scale_by_adam()
 
+# Initialization runs once per run but compiled for as long as a training chunk: most of it is
+# random-bit generation, one kernel per parameter shape. LLVM's lighter optimization level
+# cuts that by about a third on a CPU and yields the same bits (tests/test_program.py; benchmarks/compile.py).
+INIT_OPTIONS = {"xla_backend_optimization_level": 1}
+
 
 def apply_adamw(params, grads, adam_state, step, h: dict[str, jax.Array]):
     """AdamW (optax's defaults) with global-norm clipping, every setting read from `h`:
@@ -89,7 +94,8 @@ class Functions:
     def __init__(self, model, net, position, options):
         self.net: nn.Module = model.module(net)
         self.positions: Callable = lambda key, ids, length, train: position.sampler(key, ids, length, options, train)
-        self.init = jax.jit(jax.vmap(self._init, in_axes=(0, 0, None)), static_argnums=2)
+        self.init = jax.jit(jax.vmap(self._init, in_axes=(0, 0, None)), static_argnums=2,
+                            compiler_options=INIT_OPTIONS if jax.default_backend() == "cpu" else None)
         self.train_chunk = jax.jit(jax.vmap(self._train_chunk), donate_argnums=0)
         self.eval_batch = jax.jit(jax.vmap(self._eval_batch, in_axes=(0, None, None)))
 

@@ -11,7 +11,7 @@ from lengthgen.build import build
 from lengthgen.config import TrainConfig
 from lengthgen.data import TrainStream, encode
 from lengthgen.errors import ConfigError
-from lengthgen.program import ADAM, Program, apply_adamw, hyperparams
+from lengthgen.program import ADAM, INIT_OPTIONS, Program, apply_adamw, hyperparams
 
 
 def logits_of(program, params, tokens_BxS, length):
@@ -160,3 +160,20 @@ def test_adamw_with_settings_as_inputs_matches_optax(schedule, grad_clip, weight
     for k in params:
         np.testing.assert_allclose(np.asarray(ours[k]), np.asarray(ref[k]), rtol=2e-5, atol=1e-6)
     assert not np.allclose(np.asarray(ours["w"]), params["w"], atol=1e-2)
+
+
+@pytest.mark.parametrize("model,position", [("encoder", "t5"), ("decoder", "randomized_rope"), ("lstm", "none"),
+                                            ("encoder", "sinusoidal")])
+def test_initialization_compiled_lightly_gives_the_same_parameters(model, position):
+    """Init is compiled at LLVM's lighter level (INIT_OPTIONS) to save compile time: the state it
+    makes must be bit for bit the one of the default level, so results do not depend on it."""
+    program = Program(build(tiny_config(model=model, position=position, train=TrainConfig(
+        max_length=4, steps=20, batch_size=8, chunk_steps=10, seeds=2, buckets=1))))
+    keys, hyper = program.model_inputs()
+    assert "xla_backend_optimization_level" in INIT_OPTIONS
+    light = jax.tree.leaves(program.functions.init(keys, hyper, 12))
+    plain_init = jax.jit(jax.vmap(program.functions._init, in_axes=(0, 0, None)), static_argnums=2)
+    default = jax.tree.leaves(plain_init(keys, hyper, 12))
+    assert len(light) == len(default) > 3
+    for a, b in zip(light, default):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
