@@ -32,7 +32,7 @@ SCHEMES = "sinusoidal,rope,alibi,randomized_rope"
 SMALL = ["task=reverse_string", "model=encoder", "model.layers=2", "model.d_model=32", "model.heads=4",
          "model.mlp_dim=64", "train.max_length=8", "eval.max_length=16", "train.batch_size=32",
          "eval.samples_per_length=32", "progress=false"]
-MODES = {"basic": [], "joblib n_jobs=1": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"],
+MODES = {"basic": ["hydra/launcher=basic"], "joblib n_jobs=1": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"],
          "joblib n_jobs=2": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
 
 

@@ -7,11 +7,13 @@ The study is a sweep of schemes x learning rates x seeds at a small size, run
 through the real `lengthgen-train`:
   shared    one command: the learning rates and seeds of a scheme train together
             (`train.lrs`, `train.seeds`), and every run may load programs from a
-            persistent compilation cache that starts empty;
+            persistent compilation cache that starts empty; the launcher is the one
+            a sweep picks (schemes side by side on 2+ cores), and again with
+            `hydra/launcher=basic` (one process, runs in turn);
   separate  one command per (scheme, lr, seed), nothing shared: no cache, one model
             per run (how the original protocol runs its sweeps).
-It prints both wall times, the share of the shared sweep spent building programs,
-and their ratio. `make bench` (not QUICK=1) runs it after the throughput figures; the
+It prints the wall times, the share of the shared runs' time spent building programs,
+and the ratios. `make bench` (not QUICK=1) runs it after the throughput figures; the
 figures go to benchmarks/out/study.json.
 """
 
@@ -99,13 +101,18 @@ def study(schemes: tuple[str, ...]) -> dict:
                         {"LENGTHGEN_CACHE_DIR": str(tmp / "cache")})
         summaries = [json.loads(p.read_text()) for p in (tmp / "shared").glob("*/summary.json")]
         building = sum(s["compile_seconds"] for s in summaries)
+        run_seconds = sum(s["train_seconds"] + s["eval_seconds"] for s in summaries)
+        one_process = launch(["-m", "hydra/launcher=basic", f"position={','.join(schemes)}",
+                              f"train.lrs=[{','.join(map(str, LRS))}]", f"train.seeds={SEEDS}", *SMALL,
+                              f"hydra.sweep.dir={tmp / 'basic'}"], {"LENGTHGEN_CACHE_DIR": str(tmp / "cache_basic")})
         separate = sum(launch([f"position={scheme}", f"train.lr={lr}", f"seed={seed}", *SMALL,
                                f"hydra.run.dir={tmp / 'separate' / f'{scheme}_{lr}_{seed}'}"],
                               {"LENGTHGEN_CACHE_DIR": "off"})
                        for scheme in schemes for lr in LRS for seed in range(SEEDS))
     return {"study_models": len(schemes) * len(LRS) * SEEDS, "study_shared_s": shared,
-            "study_shared_building_s": building, "study_building_share": building / shared,
+            "study_shared_building_s": building, "study_building_share": building / run_seconds,
             "study_separate_s": separate, "study_separate_over_shared": separate / shared,
+            "study_shared_basic_s": one_process, "study_basic_over_shared": one_process / shared,
             "study_programs_compiled": sum(s["compiled_programs"] for s in summaries),
             "study_programs_loaded": sum(s["loaded_programs"] for s in summaries)}
 
@@ -128,7 +135,9 @@ def main() -> None:
     print(f"study of {fig['study_models']} models ({len(schemes)} schemes x {len(LRS)} lrs x {SEEDS} seeds): "
           f"shared {fig['study_shared_s']:.0f} s ({fig['study_building_share']:.0%} building programs, "
           f"{fig['study_programs_compiled']} compiled, {fig['study_programs_loaded']} loaded), one run per model "
-          f"with nothing shared {fig['study_separate_s']:.0f} s = {fig['study_separate_over_shared']:.1f}x")
+          f"with nothing shared {fig['study_separate_s']:.0f} s = {fig['study_separate_over_shared']:.1f}x; "
+          f"shared in one process (hydra/launcher=basic) {fig['study_shared_basic_s']:.0f} s = "
+          f"{fig['study_basic_over_shared']:.2f}x")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "study.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     print(f"wrote {OUT / 'study.json'}")
