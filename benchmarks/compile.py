@@ -84,7 +84,7 @@ def profile(name: str) -> dict:
     f = program.functions
     keys, hyper = program.model_inputs()
     out: dict[str, object] = {}
-    plain_init = jax.jit(jax.vmap(f._init, in_axes=(0, 0, None)), static_argnums=2)
+    plain_init = jax.jit(f.init_models, static_argnums=2)
     for label, fn in (("init_default", plain_init), ("init_light", f.init)):
         trace, compile_s, compiled = timed_compile(fn, (keys, hyper, size))
         out[f"{label}_trace_s"], out[f"{label}_compile_s"] = trace, compile_s

@@ -59,7 +59,7 @@ def load(run_dir: Path) -> tuple[Any, Program, Any]:
         raise ConfigError(f"{run_dir}: model '{built.model.name}' has no attention to inspect")
     program = Program(built)
     size = max(seq_len(built.task, n) for n in built.train_lengths)
-    template = jax.eval_shape(lambda k, h: program.init(k, h, size), *program.model_inputs()).params
+    template = program.state_shape(size).params
     return built, program, read_params(run_dir, template)
 
 

@@ -94,7 +94,8 @@ class Functions:
     def __init__(self, model, net, position, options):
         self.net: nn.Module = model.module(net)
         self.positions: Callable = lambda key, ids, length, train: position.sampler(key, ids, length, options, train)
-        self.init = jax.jit(jax.vmap(self._init, in_axes=(0, 0, None)), static_argnums=2,
+        self.init_models = jax.vmap(self._init, in_axes=(0, 0, None))
+        self.init = jax.jit(self.init_models, static_argnums=2,
                             compiler_options=INIT_OPTIONS if jax.default_backend() == "cpu" else None)
         self.train_chunk = jax.jit(jax.vmap(self._train_chunk), donate_argnums=0)
         self.eval_batch = jax.jit(jax.vmap(self._eval_batch, in_axes=(0, None, None)))
@@ -173,6 +174,12 @@ class Program:
         keys = np.stack([raw_key(seed) for _, seed in models])
         hypers = [hyperparams(self.built.cfg.train, lr) for lr, _ in models]
         return keys, {k: np.stack([h[k] for h in hypers]) for k in hypers[0]}
+
+    def state_shape(self, size: int) -> TrainState:
+        """The shapes and dtypes of `start(size)`'s state (to restore a checkpoint into), traced only.
+        (`init` itself can only be called at the top level: its compiler options are its own.)"""
+        keys, hyper = self.model_inputs()
+        return jax.eval_shape(lambda k, h: self.functions.init_models(k, h, size), keys, hyper)
 
     def start(self, size: int, models: list[tuple[float, int]] | None = None) -> TrainState:
         """The initial state of every model, for sequences of up to `size` slots."""

@@ -105,7 +105,7 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
     size = max(stream.sizes)
     meta = {"train_seconds": 0.0, "config": json.dumps(fingerprint(cfg, with_eval=False), sort_keys=True)}
     if checkpoint is not None:
-        template = jax.eval_shape(lambda k, h: program.init(k, h, size), *inputs)
+        template = program.state_shape(size)
         state = restore_state(template, checkpoint["state"], str(run_dir / CHECKPOINT))
         meta["train_seconds"] = float(checkpoint["meta"].get("train_seconds", 0.0))
         for key in ("first_loss", "last_loss", "fit_history"):

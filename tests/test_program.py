@@ -172,7 +172,7 @@ def test_initialization_compiled_lightly_gives_the_same_parameters(model, positi
     keys, hyper = program.model_inputs()
     assert "xla_backend_optimization_level" in INIT_OPTIONS
     light = jax.tree.leaves(program.functions.init(keys, hyper, 12))
-    plain_init = jax.jit(jax.vmap(program.functions._init, in_axes=(0, 0, None)), static_argnums=2)
+    plain_init = jax.jit(program.functions.init_models, static_argnums=2)
     default = jax.tree.leaves(plain_init(keys, hyper, 12))
     assert len(light) == len(default) > 3
     for a, b in zip(light, default):
