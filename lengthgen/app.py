@@ -39,6 +39,7 @@ from lengthgen import registry
 from lengthgen.build import build
 from lengthgen.config import RunConfig, schema, validate
 from lengthgen.errors import ConfigError, one_line
+from lengthgen.program import structure
 from lengthgen.run import run
 from lengthgen.runtime import enable_compilation_cache
 
@@ -294,7 +295,7 @@ def validate_argv(argv: list[str]) -> Plan:
                 raw.pop("hydra")
                 run_cfg = RunConfig.from_dict(OmegaConf.to_container(OmegaConf.create(raw), resolve=True))
                 built = build(run_cfg)
-                structures.add((built.model, built.net, built.position, built.position_options))
+                structures.add(structure(built))
                 threads = max(threads, run_cfg.xla_threads)
                 for num, seed in members:
                     if seed is not None:

@@ -138,6 +138,12 @@ class Functions:
         return scored_stats(logits, ex.labels_BxS, ex.weights_BxS)
 
 
+def structure(built: Built) -> tuple:
+    """What a run's compiled programs depend on besides input shapes: model, network, position
+    scheme and its options. Runs of one structure share `functions`."""
+    return built.model, built.net, built.position, built.position_options
+
+
 @functools.lru_cache(maxsize=16)
 def functions(model, net, position, options) -> Functions:
     """One `Functions` per structure in this process: the runs of a sweep launched in one process
@@ -150,7 +156,7 @@ class Program:
 
     def __init__(self, built: Built):
         self.built = built
-        self.functions = f = functions(built.model, built.net, built.position, built.position_options)
+        self.functions = f = functions(*structure(built))
         self.net, self.loss, self.positions = f.net, f.loss, f.positions
         self.place = Placement(built.cfg)
         parts = built.cfg.mesh.context
