@@ -96,15 +96,18 @@ def launch(args: list[str], env: dict[str, str]) -> float:
 def study(schemes: tuple[str, ...]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        shared = launch(["-m", f"position={','.join(schemes)}", f"train.lrs=[{','.join(map(str, LRS))}]",
-                         f"train.seeds={SEEDS}", *SMALL, f"hydra.sweep.dir={tmp / 'shared'}"],
-                        {"LENGTHGEN_CACHE_DIR": str(tmp / "cache")})
+
+        def sweep(name: str, *launcher: str) -> float:
+            """The shared sweep under the launcher given (none: the one it picks), with its own cache."""
+            return launch(["-m", *launcher, f"position={','.join(schemes)}", f"train.lrs=[{','.join(map(str, LRS))}]",
+                           f"train.seeds={SEEDS}", *SMALL, f"hydra.sweep.dir={tmp / name}"],
+                          {"LENGTHGEN_CACHE_DIR": str(tmp / f"cache_{name}")})
+
+        shared = sweep("shared")
         summaries = [json.loads(p.read_text()) for p in (tmp / "shared").glob("*/summary.json")]
         building = sum(s["compile_seconds"] for s in summaries)
         run_seconds = sum(s["train_seconds"] + s["eval_seconds"] for s in summaries)
-        one_process = launch(["-m", "hydra/launcher=basic", f"position={','.join(schemes)}",
-                              f"train.lrs=[{','.join(map(str, LRS))}]", f"train.seeds={SEEDS}", *SMALL,
-                              f"hydra.sweep.dir={tmp / 'basic'}"], {"LENGTHGEN_CACHE_DIR": str(tmp / "cache_basic")})
+        one_process = sweep("basic", "hydra/launcher=basic")
         separate = sum(launch([f"position={scheme}", f"train.lr={lr}", f"seed={seed}", *SMALL,
                                f"hydra.run.dir={tmp / 'separate' / f'{scheme}_{lr}_{seed}'}"],
                               {"LENGTHGEN_CACHE_DIR": "off"})
