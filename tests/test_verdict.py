@@ -2,11 +2,12 @@
 
 import json
 import math
+import re
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 from lengthgen.errors import ConfigError
 from lengthgen.evaluate import CURVE_COLUMNS
@@ -232,9 +233,29 @@ def test_the_command_exits_1_on_a_failed_claim(tmp_path):
 
 
 def test_every_committed_claims_file_is_valid():
-    from pathlib import Path
-
-    files = sorted((Path(__file__).resolve().parent.parent / "experiments").glob("*/claims.yaml"))
+    files = sorted((ROOT / "experiments").glob("*/claims.yaml"))
     assert files
     for path in files:
         assert load_claims(path)
+
+
+def _words_and_numbers(line: str) -> tuple[str, list[float]]:
+    numbers = [float(x) for x in NUMBER.findall(line)]
+    return NUMBER.sub("#", line), numbers
+
+
+NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]\d+)?")
+
+
+@pytest.mark.parametrize("committed", sorted((ROOT / "experiments").glob("*/results/*/verdict.txt")),
+                         ids=lambda p: str(p.relative_to(ROOT / "experiments").parent))
+def test_every_committed_verdict_is_what_its_committed_results_give(committed):
+    """verdict.txt is recomputed from the run directories beside it: the same verdicts, claims and
+    numbers (within the last printed digit, which summation order on another CPU may move)."""
+    _, lines = verdict(committed.parents[2] / "claims.yaml", committed.parent)
+    expected = committed.read_text().splitlines()
+    assert len(lines) == len(expected)
+    for got, want in zip(lines, expected):
+        (got_words, got_numbers), (want_words, want_numbers) = map(_words_and_numbers, (got, want))
+        assert got_words == want_words
+        assert got_numbers == pytest.approx(want_numbers, abs=1.1e-3), got
