@@ -30,15 +30,13 @@ import yaml
 from flax import serialization
 
 from conftest import BIN, ROOT
-from lengthgen.config import TrainConfig
+from lengthgen.config import TrainConfig, fingerprint
 from lengthgen.errors import ConfigError
 from lengthgen.evaluate import CURVE_COLUMNS
-from lengthgen.results import (CHECKPOINT, PARAMS, read_checkpoint, remove_temp_files, save_checkpoint,
-                               write_bytes, write_json)
-from lengthgen.config import fingerprint
+from lengthgen.program import Functions, functions
+from lengthgen.results import CHECKPOINT, PARAMS, read_checkpoint, save_checkpoint
 from lengthgen.run import run
 from lengthgen.train import FAILED, TrainingFailed, checkpoint_interval
-from lengthgen.program import Functions, functions
 
 TOY = ["train.max_length=4", "train.min_length=1", "train.batch_size=8", "train.chunk_steps=10",
        "train.checkpoint_every=20", "train.buckets=2", "train.warmup_steps=5", "model.layers=1", "model.d_model=16",
@@ -312,44 +310,6 @@ def test_unreadable_checkpoint_is_one_line_error(tmp_path, tiny):
         run(tiny(), tmp_path)
 
 
-def test_finished_run_is_not_redone_and_leftovers_are_cleared(tmp_path, tiny):
-    write_json(tmp_path / "summary.json", {"mean_test_token_acc": 0.5, "config": fingerprint(tiny())})
-    for name in (CHECKPOINT, FAILED, ".curve.csv.abc123.tmp"):
-        (tmp_path / name).write_bytes(b"left over")
-    assert run(tiny(), tmp_path)["mean_test_token_acc"] == 0.5
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
-
-
-@pytest.mark.parametrize("change, named", [
-    ({"task": {"name": "copy"}}, "task.name: 'reverse_string' there, 'copy' now"),
-    ({"position": {"name": "alibi"}}, "position.name: 'rope' there, 'alibi' now"),
-    ({"steps": 40}, "train.steps: 20 there, 40 now"),
-    ({"seed": 3}, "seed: 0 there, 3 now"),
-    ({"m": 9}, "eval.max_length: 8 there, 9 now"),
-])
-def test_finished_run_of_another_configuration_is_refused(tmp_path, tiny, change, named):
-    """Relaunching into a finished run's directory with other settings names what differs and keeps
-    the old results (the trap: it used to print "run already finished" and keep them silently)."""
-    write_json(tmp_path / "summary.json", {"mean_test_token_acc": 0.5, "config": fingerprint(tiny())})
-    with pytest.raises(ConfigError, match="holds a finished run of another configuration") as info:
-        run(tiny(**change), tmp_path, files={"config.yaml": "new\n"})
-    assert named in str(info.value) and "overwrite=true" in str(info.value)
-    assert json.loads((tmp_path / "summary.json").read_text())["mean_test_token_acc"] == 0.5
-    assert not (tmp_path / "config.yaml").exists()
-
-
-@pytest.mark.parametrize("change", [{"progress": True}, {"xla_threads": 1}, {"memory_gb": 8.0}])
-def test_settings_that_change_no_result_reuse_the_finished_run(tmp_path, tiny, change):
-    write_json(tmp_path / "summary.json", {"mean_test_token_acc": 0.5, "config": fingerprint(tiny())})
-    assert run(tiny(**change), tmp_path)["mean_test_token_acc"] == 0.5
-
-
-def test_summary_without_a_configuration_is_not_reused(tmp_path, tiny):
-    write_json(tmp_path / "summary.json", {"mean_test_token_acc": 0.5})
-    with pytest.raises(ConfigError, match="records no configuration"):
-        run(tiny(), tmp_path)
-
-
 def test_relaunch_refuses_other_settings_keeps_hydra_files_and_overwrite_replaces(tmp_path, cache):
     """The real command: same settings are skipped, other settings refused in one line with
     .hydra/ and results untouched, overwrite=true runs the new settings."""
@@ -371,28 +331,6 @@ def test_relaunch_refuses_other_settings_keeps_hydra_files_and_overwrite_replace
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["task"] == "copy" and summary["steps"] == 30
     assert "task=copy" in (run_dir / ".hydra" / "overrides.yaml").read_text()
-
-
-def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
-    target = tmp_path / "summary.json"
-    write_bytes(target, b"old")
-
-    def interrupted(src, dst):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "replace", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        write_bytes(target, b"new and longer")
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
-
-
-def test_remove_temp_files_only_touches_writer_temps(tmp_path):
-    for name in (".curve.csv.x1.tmp", ".checkpoint.msgpack.x2.tmp", "notes.tmp", ".hidden", "curve.csv"):
-        (tmp_path / name).write_text("x")
-    removed = sorted(p.name for p in remove_temp_files(tmp_path))
-    assert removed == [".checkpoint.msgpack.x2.tmp", ".curve.csv.x1.tmp"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden", "curve.csv", "notes.tmp"]
 
 
 @pytest.mark.parametrize("every, chunk, expected", [(0, 25, 0), (500, 25, 20), (30, 25, 2), (25, 25, 1), (1, 25, 1)])
