@@ -10,6 +10,7 @@ import stat
 import jax
 import numpy as np
 import pytest
+from flax import serialization
 
 from lengthgen.errors import ConfigError
 from lengthgen.results import (CHECKPOINT, PARAMS, read_checkpoint, read_params, remove_temp_files, restore_state,
@@ -68,8 +69,6 @@ def test_no_checkpoint_reads_as_none(tmp_path):
 
 
 def test_checkpoint_without_meta_is_unreadable(tmp_path):
-    from flax import serialization
-
     (tmp_path / CHECKPOINT).write_bytes(serialization.msgpack_serialize({"state": {"step": np.zeros(1)}}))
     with pytest.raises(ConfigError, match="missing 'state' or 'meta'.*delete it to restart the run"):
         read_checkpoint(tmp_path)

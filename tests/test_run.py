@@ -61,12 +61,10 @@ def test_overwrite_discards_results_and_keeps_other_files(tmp_path):
 
 
 def test_an_error_after_the_start_leaves_failed_json_naming_it(tmp_path, tiny, monkeypatch):
-    import lengthgen.run as run_module
-
     def broken(*args, **kwargs):
         raise RuntimeError("disk full\nsecond line")
 
-    monkeypatch.setattr(run_module, "train_and_evaluate", broken)
+    monkeypatch.setattr("lengthgen.run.train_and_evaluate", broken)
     with pytest.raises(RuntimeError):
         run(tiny(), tmp_path, files={"config.yaml": "x: 1\n"})
     failed = json.loads((tmp_path / FAILED).read_text())
