@@ -62,14 +62,10 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="schema", node=schema())
     for group, table in GROUPS.items():
-        table = getattr(registry, table)
-        for name, obj in table.items():
+        for name, obj in getattr(registry, table).items():
             if (Path(CONFIG_DIR) / group / f"{name}.yaml").exists():
                 continue
-            if group == "model":
-                node = {"kind": name}
-            else:
-                node = {"name": name, **dataclasses.asdict(obj.Options())}
+            node = {"kind": name} if group == "model" else {"name": name, **dataclasses.asdict(obj.Options())}
             cs.store(group=group, name=name, node=node)
 
 
@@ -157,31 +153,26 @@ def options_of_swept_groups(argv: list[str]) -> list[str]:
 
 
 def check_names(overrides: list[str]) -> None:
+    """Refuse a task, position or model name (each one of a sweep) that is neither registered nor a preset."""
     extra = search_dirs(overrides)
     for item in overrides:
         key, _, value = item.partition("=")
-        key = key.lstrip("+~")
-        if key in GROUPS:
-            valid = group_choices(key, extra)
-            broken = getattr(registry, GROUPS[key]).broken()
-            for name in value.split(","):
-                name = name.strip()
-                if name in broken and name not in valid:
-                    raise ConfigError(f"{key} '{name}' failed to load from {broken[name]}")
-                if name and name not in valid:
-                    raise ConfigError(f"unknown {key} '{name}'; valid: {', '.join(valid)}")
+        group = key.lstrip("+~")
+        if group not in GROUPS:
+            continue
+        valid = group_choices(group, extra)
+        broken = getattr(registry, GROUPS[group]).broken()
+        for name in filter(None, (n.strip() for n in value.split(","))):
+            if name in broken and name not in valid:
+                raise ConfigError(f"{group} '{name}' failed to load from {broken[name]}")
+            if name not in valid:
+                raise ConfigError(f"unknown {group} '{name}'; valid: {', '.join(valid)}")
 
 
-def is_multirun(hydra_cfg: Any, argv: list[str]) -> bool:
-    return any(a in ("-m", "--multirun") for a in argv) or "MULTIRUN" in str(hydra_cfg.hydra.get("mode"))
-
-
-def output_dir(cfg: Any, multirun: bool) -> Path | None:
-    """Where the job of composed `cfg` writes (None where only Hydra's runtime can resolve it)."""
+def sweep_output_dir(cfg: Any) -> Path | None:
+    """Where the sweep job of composed `cfg` writes (None where only Hydra's runtime can resolve it)."""
     try:
-        if multirun:
-            return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir"))) / str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
-        return Path(str(OmegaConf.select(cfg, "hydra.run.dir")))
+        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir"))) / str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
     except Exception:
         return None
 
@@ -197,9 +188,7 @@ def check_output_dir(hydra_cfg: Any, multirun: bool) -> None:
         raise ConfigError(f"{key} is empty; give the directory the run writes to (e.g. {key}=outputs/my_run)")
     target = Path(str(value))
     path = target.absolute()
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = next((p for p in (path, *path.parents) if p.exists()), path)
     if not existing.is_dir():
         culprit = "it" if existing == path else f"'{existing}'"
         raise ConfigError(f"{key}: cannot create output directory '{target}': {culprit} is not a directory")
@@ -271,7 +260,7 @@ def validate_argv(argv: list[str]) -> Plan:
         if os.environ.get("LENGTHGEN_DEBUG"):
             raise
         raise ConfigError(describe(exc, overrides)) from None
-    multirun = is_multirun(first, argv)
+    multirun = any(a in ("-m", "--multirun") for a in argv) or "MULTIRUN" in str(first.hydra.get("mode"))
     check_output_dir(first, multirun)
     swept = [i for i in range(len(jobs[0])) if len({job[i] for job in jobs}) > 1]
     varying = [[job[i] for i in swept] for job in jobs]
@@ -294,19 +283,18 @@ def validate_argv(argv: list[str]) -> Plan:
                 raw = OmegaConf.to_container(cfg, resolve=False)
                 raw.pop("hydra")
                 run_cfg = RunConfig.from_dict(OmegaConf.to_container(OmegaConf.create(raw), resolve=True))
-                built = build(run_cfg)
-                structures.add(structure(built))
+                structures.add(structure(build(run_cfg)))
                 threads = max(threads, run_cfg.xla_threads)
                 for num, seed in members:
                     if seed is not None:
                         validate(dataclasses.replace(run_cfg, seed=seed))
-                    with read_write(cfg), open_dict(cfg):
-                        cfg.hydra.job.num = num
-                        if seed is not None:
-                            cfg.seed = seed
-                    where = output_dir(cfg, multirun)
-                    if where is not None and multirun:
-                        other = written.setdefault(where.absolute(), num)
+                    if multirun:
+                        with read_write(cfg), open_dict(cfg):
+                            cfg.hydra.job.num = num
+                            if seed is not None:
+                                cfg.seed = seed
+                        where = sweep_output_dir(cfg)
+                        other = num if where is None else written.setdefault(where.absolute(), num)
                         if other != num:
                             raise ConfigError(f"writes to '{where}' like job {other} ({' '.join(varying[other])}); "
                                               "make hydra.sweep.subdir tell them apart")
@@ -322,9 +310,7 @@ def validate_argv(argv: list[str]) -> Plan:
 
 def _job_prefix(num: int, varying: list[list[str]]) -> str:
     """'job 3 (position=rope seed=2): ' in a sweep of several jobs, else ''."""
-    if len(varying) < 2:
-        return ""
-    return f"job {num} ({' '.join(varying[num])}): "
+    return f"job {num} ({' '.join(varying[num])}): " if len(varying) > 1 else ""
 
 
 def describe(exc: BaseException, overrides: list[str]) -> str:

@@ -26,11 +26,10 @@ import pandas as pd
 from lengthgen.attention import attention_mask
 from lengthgen.build import build
 from lengthgen.config import RunConfig
-from lengthgen.data import EVAL_STREAM, encode, eval_batch, seq_len
+from lengthgen.data import EVAL_STREAM, encode, eval_batch, raw_key, seq_len
 from lengthgen.errors import ConfigError
 from lengthgen.evaluate import eval_plan
 from lengthgen.results import read_params, write_bytes, write_csv
-from lengthgen.data import raw_key
 from lengthgen.program import Program
 
 
@@ -109,11 +108,6 @@ def masses(c: Capture) -> tuple[np.ndarray, np.ndarray]:
     return need, total - need
 
 
-def step_index(scored_BxS: np.ndarray) -> np.ndarray:
-    """B x S: each scored slot's step number (1 for an instance's first scored slot), 0 elsewhere."""
-    return np.cumsum(scored_BxS, axis=1) * scored_BxS
-
-
 def attention_table(c: Capture, built, length: int, eval_set: str = "default") -> pd.DataFrame:
     """Per model, layer and head, over the scored steps of `length`: steps right and wrong,
     mean needed and distractor mass (all steps, right ones, wrong ones; NaN where there are
@@ -142,7 +136,7 @@ def steps_table(c: Capture, built, length: int, eval_set: str = "default") -> pd
     there, right ones, step_acc, first_wrong (instances whose first wrong step is k) and
     trained (k <= N: a step whose slots and needed tokens training scored, in a format that
     keeps every step at the same place at every length)."""
-    k_BxS = step_index(c.scored_BxS)
+    k_BxS = np.cumsum(c.scored_BxS, axis=1) * c.scored_BxS  # each scored slot's step number, 0 elsewhere
     n = built.cfg.train.max_length
     rows = []
     for m, (lr, seed) in enumerate(built.cfg.models):
@@ -150,9 +144,9 @@ def steps_table(c: Capture, built, length: int, eval_set: str = "default") -> pd
         first = np.where(wrong_BxS.any(1), k_BxS[np.arange(len(k_BxS)), wrong_BxS.argmax(1)], 0)
         for k in range(1, int(k_BxS.max()) + 1):
             at = k_BxS == k
-            right = int((at & c.correct_MxBxS[m]).sum())
+            instances, right = int(at.sum()), int((at & c.correct_MxBxS[m]).sum())
             rows.append({**_keys(built, lr, seed, eval_set, length), "step": k, "trained": k <= n,
-                         "instances": int(at.sum()), "right": right, "step_acc": right / max(int(at.sum()), 1),
+                         "instances": instances, "right": right, "step_acc": right / max(instances, 1),
                          "first_wrong": int((first == k).sum())})
     return pd.DataFrame(rows)
 
@@ -221,25 +215,18 @@ def save(c: Capture, run_dir: Path, length: int, set_name: str, model: int = 0) 
 
 
 def plot_grid(c: Capture, path: Path, model: int = 0) -> Path:
-    import matplotlib
+    from lengthgen.plots import pyplot, save as save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from lengthgen.plots import save as save_figure
-
+    plt = pyplot()
     layers, heads = c.weights.shape[1], c.weights.shape[3]
     fig, axes = plt.subplots(layers, heads, figsize=(2.6 * heads, 2.5 * layers), squeeze=False)
-    for layer in range(layers):
-        for head in range(heads):
-            ax = axes[layer, head]
-            ax.imshow(c.weights[model, layer, 0, head], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-            if c.needed is not None:
-                q, k = np.nonzero(c.needed[0] & c.scored_BxS[0][:, None])
-                ax.scatter(k, q, s=4, marker="s", facecolors="none", edgecolors="red", linewidths=0.5)
-            ax.set_title(f"layer {layer} head {head}", fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
+    for (layer, head), ax in np.ndenumerate(axes):
+        ax.imshow(c.weights[model, layer, 0, head], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        if c.needed is not None:
+            q, k = np.nonzero(c.needed[0] & c.scored_BxS[0][:, None])
+            ax.scatter(k, q, s=4, marker="s", facecolors="none", edgecolors="red", linewidths=0.5)
+        ax.set_title(f"layer {layer} head {head}", fontsize=8)
+        ax.set(xticks=[], yticks=[])
     axes[-1, 0].set(xlabel="key slot", ylabel="query slot")
     fig.suptitle("attention of instance 0 (rows: queries); red: slots the step needs", fontsize=9)
     fig.tight_layout()

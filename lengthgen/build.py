@@ -7,7 +7,7 @@ traced or compiled.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -46,13 +46,6 @@ class Built:
         return lengths
 
 
-def make_task(node: dict[str, Any]) -> Task:
-    """Instantiate a task from a `{name: ..., <options>}` config node."""
-    options = {k: v for k, v in node.items() if k != "name"}
-    task_cls = TASKS.get(node["name"])
-    return task_cls(**options)
-
-
 SAMPLER_CHECK_ROWS = 2
 DETERMINISM_ROWS = 16
 
@@ -75,12 +68,7 @@ def check_sampler(task: Task, cfg: RunConfig) -> None:
             raise ConfigError(f"task '{task.name}' eval set '{name}': {exc}") from None
     for where, t in tasks.items():
         for n in lengths:
-            try:
-                batch = t.sample(np.random.default_rng(n), n, SAMPLER_CHECK_ROWS)
-            except ConfigError:
-                raise
-            except Exception as exc:
-                raise _sampling_error(task, where, n, exc) from None
+            batch = _sampling(task, where, n, lambda: t.sample(np.random.default_rng(n), n, SAMPLER_CHECK_ROWS))
             try:
                 check_batch(t, batch, n, SAMPLER_CHECK_ROWS)
             except ValueError as exc:
@@ -89,25 +77,26 @@ def check_sampler(task: Task, cfg: RunConfig) -> None:
                 raise ConfigError(f"task '{task.name}'{where}: sample() returned {type(batch).__name__}, "
                                   "expected a Batch(inputs_BxI, targets_BxT, mask_BxT) of arrays") from None
     n = cfg.train.max_length
-    try:
-        problem = determinism_problem(task, n, DETERMINISM_ROWS)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise _sampling_error(task, "", n, exc) from None
+    problem = _sampling(task, "", n, lambda: determinism_problem(task, n, DETERMINISM_ROWS))
     if problem:
         raise ConfigError(f"task '{task.name}': {problem}")
 
 
-def _sampling_error(task: Task, where: str, n: int, exc: Exception) -> ConfigError:
-    """A sampler that raised, as one line: the exception's type and the first line of its message."""
-    detail = (str(exc).splitlines() or [""])[0]
-    return ConfigError(f"task '{task.name}'{where}: sampling length {n} failed: {type(exc).__name__}: {detail}")
+def _sampling(task: Task, where: str, n: int, draw: Callable[[], Any]) -> Any:
+    """`draw()`; a sampler that raised (other than a ConfigError) fails as one ConfigError line: the
+    exception's type and the first line of its message."""
+    try:
+        return draw()
+    except ConfigError:
+        raise
+    except Exception as exc:
+        detail = (str(exc).splitlines() or [""])[0]
+        raise ConfigError(f"task '{task.name}'{where}: sampling length {n} failed: {type(exc).__name__}: {detail}") from None
 
 
 def build(cfg: RunConfig) -> Built:
     validate(cfg)
-    task = make_task(cfg.task)
+    task = TASKS.get(cfg.task["name"])(**{k: v for k, v in cfg.task.items() if k != "name"})
     model: ModelSpec = MODELS.get(cfg.model.kind)
     position: PositionSpec = POSITIONS.get(cfg.position["name"])
     pos_opts = make_options(position.Options, {k: v for k, v in cfg.position.items() if k != "name"},
@@ -135,22 +124,24 @@ def build(cfg: RunConfig) -> Built:
     if position.causal_only and not model.causal:
         raise ConfigError(f"position '{position.name}' is defined for causal models only; use model=decoder, not '{model.name}'")
 
-    for n in (cfg.train.min_length, cfg.eval.min_length):
+    for n in (cfg.train.min_length, cfg.eval.min_length, cfg.eval.max_length):
         task.check_length(n)
-    task.check_length(cfg.eval.max_length)
     if model.uses_positions and position.task_ids and task.position_ids(cfg.train.max_length) is None:
         raise ConfigError(f"position '{position.name}' needs position ids from the task (Task.position_ids); "
                           f"task '{task.name}' gives none")
     longest = max(seq_len(task, n) for n in (cfg.train.max_length, cfg.eval.max_length))
     limit = position.table_size(pos_opts)
-    if model.uses_positions and limit is not None and longest > limit:
-        raise ConfigError(
-            f"position '{position.name}': max_len {limit} is below the longest sequence "
-            f"({longest} slots at eval.max_length={cfg.eval.max_length}); raise position.max_len")
     if model.uses_positions and limit is not None:
+        if longest > limit:
+            raise ConfigError(
+                f"position '{position.name}': max_len {limit} is below the longest sequence "
+                f"({longest} slots at eval.max_length={cfg.eval.max_length}); raise position.max_len")
         _check_reach(task, position, pos_opts, cfg, limit)
     train_slots = max(seq_len(task, n) for n in (cfg.train.min_length, cfg.train.max_length))
-    _check_attention(cfg, train_slots)
+    a = cfg.attention
+    if a.logit_scale != "none" and (a.reference_length or train_slots) < 2:
+        raise ConfigError(f"attention.logit_scale={a.logit_scale} needs a reference length >= 2 "
+                          f"(attention.reference_length, or the longest training sequence: {train_slots} slots)")
 
     net = NetConfig(
         vocab_in=model_vocab(task), vocab_out=task.vocab_size, layers=cfg.model.layers,
@@ -185,10 +176,3 @@ def _check_reach(task: Task, position: PositionSpec, options: Any, cfg: RunConfi
                 f"position '{position.name}': max_len {limit} is below the largest {where} position + 1 "
                 f"({reach - extra}{plus} at {where}.max_length={length}); raise position.max_len"
                 + (" or lower position.max_offset" if extra else ""))
-
-
-def _check_attention(cfg: RunConfig, train_slots: int) -> None:
-    a = cfg.attention
-    if a.logit_scale != "none" and (a.reference_length or train_slots) < 2:
-        raise ConfigError(f"attention.logit_scale={a.logit_scale} needs a reference length >= 2 "
-                          f"(attention.reference_length, or the longest training sequence: {train_slots} slots)")

@@ -30,7 +30,7 @@ must recompute them from the unscored tokens.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -62,22 +62,16 @@ def reference_instance(inputs_I: np.ndarray, targets_T: np.ndarray, mask_T: np.n
     return inputs_I if inputs_I.size else np.where(mask_T, 0, targets_T)
 
 
-def reference_targets(task: Task, inputs_I: np.ndarray, targets_T: np.ndarray, mask_T: np.ndarray) -> np.ndarray:
-    """What the reference solver says the targets are."""
-    return np.asarray(task.solve(reference_instance(inputs_I, targets_T, mask_T)))
-
-
 def label_mismatch(task: Task, batch: Batch, length: int) -> str | None:
     """The first row whose scored targets differ from the reference solver, described in one line."""
     for row, (x, y, m) in enumerate(zip(*batch)):
-        want = reference_targets(task, x, y, m)
+        want = np.asarray(task.solve(reference_instance(x, y, m)))
+        gives = f"length {length} row {row}: sampler gives [{_clip(task.decode(y[m]))}], solver gives"
         if want.shape != y.shape:
-            return (f"length {length} row {row}: sampler gives [{_clip(task.decode(y[m]))}], solver gives "
-                    f"shape {want.shape} for input [{_clip(task.decode(x))}]")
+            return f"{gives} shape {want.shape} for input [{_clip(task.decode(x))}]"
         if not np.array_equal(want[m], y[m]):
             at = int(np.flatnonzero(m & (want != y))[0])
-            return (f"length {length} row {row}: sampler gives [{_clip(task.decode(y[m]))}], solver gives "
-                    f"[{_clip(task.decode(want[m]))}] (first difference at target position {at}) "
+            return (f"{gives} [{_clip(task.decode(want[m]))}] (first difference at target position {at}) "
                     f"for input [{_clip(task.decode(x))}]")
     return None
 
@@ -123,6 +117,11 @@ def determinism_problem(task: Task, length: int, rows: int, seed: int = 0, new_s
 
 def same_batch(a: Batch, b: Batch) -> bool:
     return all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+def first(problems: Iterable[str | None]) -> str | None:
+    """The first problem that is not None (later ones are not computed), or None."""
+    return next((p for p in problems if p is not None), None)
 
 
 def usable_lengths(task: Task, lengths: Sequence[int]) -> list[int]:
@@ -173,23 +172,18 @@ def run_checks(task: Task, lengths: Sequence[int] = DEFAULT_LENGTHS, batches: in
         record("sampling", f"length {n}: sample raised {type(exc).__name__}: {exc}", "")
         return results
 
-    problem = None
-    for n in use:
-        problem = determinism_problem(task, n, rows_at(n, batch_size), seed, new_seed=n == use[-1])
-        if problem:
-            break
+    every = [(n, batch) for n, group in samples.items() for batch in group]
+    problem = first(determinism_problem(task, n, rows_at(n, batch_size), seed, new_seed=n == use[-1]) for n in use)
     record("determinism", problem, "same seed, same batch; new seed, new batch")
 
-    problem = None
-    for n, group in samples.items():
-        for batch in group:
-            try:
-                check_batch(task, batch, n, rows_at(n, batch_size))
-            except (ValueError, AttributeError, TypeError) as exc:
-                problem = str(exc) if isinstance(exc, ValueError) else f"sample() did not return a Batch: {exc}"
-                break
-        if problem:
-            break
+    def shapes_problem(n: int, batch: Batch) -> str | None:
+        try:
+            check_batch(task, batch, n, rows_at(n, batch_size))
+        except (ValueError, AttributeError, TypeError) as exc:
+            return str(exc) if isinstance(exc, ValueError) else f"sample() did not return a Batch: {exc}"
+        return None
+
+    problem = first(shapes_problem(n, batch) for n, batch in every)
     record("shapes", problem, f"shapes, dtypes and tokens in [0, {task.vocab_size}) at every length")
     if problem is not None:
         return results
@@ -203,42 +197,30 @@ def run_checks(task: Task, lengths: Sequence[int] = DEFAULT_LENGTHS, batches: in
         problem = f"neither the slots nor the scored tokens per row grow with the length: {slots}, {scored}"
     record("sizes", problem, f"slots at length {use[0]}: {slots[use[0]]}, at {use[-1]}: {slots[use[-1]]}")
 
-    problem = None
-    for n, group in samples.items():
-        for batch in group:
-            empty = np.flatnonzero(~batch.mask_BxT.any(axis=1))
-            if empty.size:
-                problem = f"length {n}: row {empty[0]} has no scored target position"
-            else:
-                try:
-                    problem = mask_mismatch(task, batch, n)
-                except Exception as exc:  # a crashing reference is a failed check, not a crash of the checker
-                    problem = f"length {n}: scored_mask raised {type(exc).__name__}: {exc}"
-            if problem:
-                break
-        if problem:
-            break
+    def mask_problem(n: int, batch: Batch) -> str | None:
+        empty = np.flatnonzero(~batch.mask_BxT.any(axis=1))
+        if empty.size:
+            return f"length {n}: row {empty[0]} has no scored target position"
+        try:
+            return mask_mismatch(task, batch, n)
+        except Exception as exc:  # a crashing reference is a failed check, not a crash of the checker
+            return f"length {n}: scored_mask raised {type(exc).__name__}: {exc}"
+
     declared = type(task).scored_mask is not Task.scored_mask
-    record("mask", problem, "every row has a scored position; " +
+    record("mask", first(mask_problem(n, batch) for n, batch in every), "every row has a scored position; " +
            ("the scored positions are scored_mask's" if declared else "no scored_mask declared"))
 
-    problem = None
-    rows = 0
-    for n, group in samples.items():
-        for batch in group:
-            try:
-                problem = label_mismatch(task, batch, n)
-            except Exception as exc:  # a crashing solver is a failed check, not a crash of the checker
-                problem = f"length {n}: reference solver raised {type(exc).__name__}: {exc}"
-            rows += len(batch.inputs_BxI)
-            if problem:
-                break
-        if problem:
-            break
-    record("labels", problem, f"{rows} rows equal the reference solver at scored positions")
+    def labels_problem(n: int, batch: Batch) -> str | None:
+        try:
+            return label_mismatch(task, batch, n)
+        except Exception as exc:  # a crashing solver is a failed check, not a crash of the checker
+            return f"length {n}: reference solver raised {type(exc).__name__}: {exc}"
 
-    problem = None
-    for name, overrides in task.eval_variants.items():
+    rows = sum(len(batch.inputs_BxI) for _, batch in every)
+    record("labels", first(labels_problem(n, batch) for n, batch in every),
+           f"{rows} rows equal the reference solver at scored positions")
+
+    def variant_problem(name: str, overrides: dict) -> str | None:
         try:
             variant = task.variant(overrides)
             n = usable_lengths(variant, use)[-1]
@@ -248,9 +230,9 @@ def run_checks(task: Task, lengths: Sequence[int] = DEFAULT_LENGTHS, batches: in
             problem = mask_mismatch(variant, batch, n) or label_mismatch(variant, batch, n)
         except (ConfigError, ValueError, IndexError) as exc:
             problem = f"{type(exc).__name__}: {exc}"
-        if problem:
-            problem = f"variant '{name}': {problem}"
-            break
+        return f"variant '{name}': {problem}" if problem else None
+
+    problem = first(variant_problem(name, overrides) for name, overrides in task.eval_variants.items())
     record("variants", problem, ", ".join(task.eval_variants) or "none declared")
     return results
 

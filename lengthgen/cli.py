@@ -46,13 +46,9 @@ ROWS = {"tasks": task_rows, "positions": position_rows, "models": model_rows}
 
 
 def format_table(rows: list[dict[str, str]]) -> str:
-    if not rows:
-        return "(none)"
-    cols = list(rows[0])
-    width = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
-    lines = ["  ".join(c.ljust(width[c]) for c in cols).rstrip()]
-    lines += ["  ".join(r[c].ljust(width[c]) for c in cols).rstrip() for r in rows]
-    return "\n".join(lines)
+    from lengthgen.report import align
+
+    return align([list(rows[0]), *([r[c] for c in rows[0]] for r in rows)]) if rows else "(none)"
 
 
 def format_markdown(rows: list[dict[str, str]]) -> str:
@@ -71,8 +67,7 @@ def cmd_list(args) -> None:
     from lengthgen import registry
 
     print((format_markdown if args.markdown else format_table)(ROWS[args.what]()))
-    table = {"tasks": registry.TASKS, "positions": registry.POSITIONS, "models": registry.MODELS}[args.what]
-    for name, error in table.broken().items():
+    for name, error in getattr(registry, args.what.upper()).broken().items():
         print(f"warning: {args.what[:-1]} '{name}' failed to load: {error}", file=sys.stderr)
 
 
@@ -223,47 +218,43 @@ class OneLineParser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="lengthgen", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("list", help="list registered tasks, positions or models")
+
+    def command(name: str, func, help: str) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, help=help)
+        s.set_defaults(func=func)
+        return s
+
+    s = command("list", cmd_list, "list registered tasks, positions or models")
     s.add_argument("what", choices=sorted(ROWS))
-    s.add_argument("--markdown", action="store_true",
-                   help="print a Markdown table")
-    s.set_defaults(func=cmd_list)
-    s = sub.add_parser("docs", help="write the catalogue pages (docs/tasks.md, docs/positions.md) from the registry")
+    s.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    s = command("docs", cmd_docs, "write the catalogue pages (docs/tasks.md, docs/positions.md) from the registry")
     s.add_argument("--dir", default="docs", help="where the pages are (default: docs)")
     s.add_argument("--check", action="store_true", help="write nothing; exit 1 if a page is not what it would write")
-    s.set_defaults(func=cmd_docs)
-    s = sub.add_parser("check-task", help="check a task's sampler against its contract and reference solver")
+    s = command("check-task", cmd_check_task, "check a task's sampler against its contract and reference solver")
     s.add_argument("name")
     s.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option (repeatable)")
-    s.add_argument("--lengths", default="",
-                   help="comma-separated lengths (default: 1,2,3,4,5,8,13,21,40,48,100,500,5000)")
+    s.add_argument("--lengths", default="", help="comma-separated lengths (default: 1,2,3,4,5,8,13,21,40,48,100,500,5000)")
     s.add_argument("--batches", type=int, default=3, help="batches per length")
     s.add_argument("--batch-size", type=int, default=32, help="rows per batch (at most 4 at lengths above 100)")
     s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=cmd_check_task)
-    s = sub.add_parser("collect", help="gather every run under DIR into DIR/results.parquet and DIR/summary.csv")
+    s = command("collect", cmd_collect, "gather every run under DIR into DIR/results.parquet and DIR/summary.csv")
     s.add_argument("dir")
-    s.set_defaults(func=cmd_collect)
-    s = sub.add_parser("plot", help="accuracy vs length for every run under DIR (DIR/curves.png)")
+    s = command("plot", cmd_plot, "accuracy vs length for every run under DIR (DIR/curves.png)")
     s.add_argument("dir")
     s.add_argument("--out", default=None)
-    s.set_defaults(func=cmd_plot)
-    s = sub.add_parser("attention", help="attention maps of a finished run at one length, split into the slots "
-                                          "each step needs and distractors")
+    s = command("attention", cmd_attention, "attention maps of a finished run at one length, split into the slots "
+                                            "each step needs and distractors")
     s.add_argument("run_dir")
     s.add_argument("--length", type=int, required=True)
     s.add_argument("--set", default="default", help="evaluation set (default, or a task's variant)")
     s.add_argument("--samples", type=int, default=16, help="evaluation instances")
     s.add_argument("--model", type=int, default=0, help="which model of the run (index over lr x seed)")
-    s.set_defaults(func=cmd_attention)
-    s = sub.add_parser("report", help="collect + plot + per-length table.csv + printed summary")
+    s = command("report", cmd_report, "collect + plot + per-length table.csv + printed summary")
     s.add_argument("dir")
-    s.set_defaults(func=cmd_report)
-    s = sub.add_parser("verdict", help="check a study's claims file against the runs under RESULTS_DIR "
-                                       "(one PASS/FAIL line per claim; exit 1 on any FAIL)")
+    s = command("verdict", cmd_verdict, "check a study's claims file against the runs under RESULTS_DIR "
+                                        "(one PASS/FAIL line per claim; exit 1 on any FAIL)")
     s.add_argument("spec")
     s.add_argument("results_dir")
-    s.set_defaults(func=cmd_verdict)
     return p
 
 

@@ -49,8 +49,10 @@ def unfinished_runs(root: Path) -> list[tuple[str, bool]]:
 
 
 def run_config(run_dir: Path) -> dict[str, object]:
+    """The run's cfg.* settings but cfg.seed (a multi-seed run's seeds are rows, not one setting)."""
     path = run_dir / "config.yaml"
-    return flatten(yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    cfg = flatten(yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    return {k: v for k, v in cfg.items() if k != "cfg.seed"}
 
 
 def run_name(run_dir: Path, root: Path) -> str:
@@ -58,8 +60,8 @@ def run_name(run_dir: Path, root: Path) -> str:
 
 
 def tagged(frame: pd.DataFrame, run: str, cfg: dict[str, object]) -> pd.DataFrame:
-    """`frame` with its run's name and cfg.* columns (a multi-seed run's seeds are rows, not cfg.seed)."""
-    return frame.assign(run=run, **{k: [v] * len(frame) for k, v in cfg.items() if k != "cfg.seed"})
+    """`frame` with its run's name and cfg.* columns."""
+    return frame.assign(run=run, **{k: [v] * len(frame) for k, v in cfg.items()})
 
 
 def collect(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -82,8 +84,7 @@ def collect(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             sets = flatten(row.pop("eval_sets", None) or {}, "eval_sets.")  # one column per set and count
             summaries.append({"run": run, "task": summary["task"], "model": summary["model"],
                               "position": summary["position"], **row, **sets,
-                              **{k: summary.get(k) for k in RUN_COSTS},
-                              **{k: v for k, v in cfg.items() if k != "cfg.seed"},
+                              **{k: summary.get(k) for k in RUN_COSTS}, **cfg,
                               **({"cfg.train.lr": row["lr"]} if "lr" in row else {})})
     if not curves:
         raise FileNotFoundError(f"no finished runs (summary.json) under {root}")
@@ -152,7 +153,7 @@ def error_table(curves: pd.DataFrame, by: tuple[str, ...] = ("run", "eval_set", 
     for key, cell in curves.groupby(list(by), sort=True):
         per_seed = [error_counts(rows) for _, rows in cell.groupby(["run", "lr", "seed"], sort=True)]
         pooled = error_counts(cell)
-        out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "seeds": len(per_seed),
+        out.append({**dict(zip(by, key)), "seeds": len(per_seed),
                     "seeds_with_errors": sum(c["token_errors"] > 0 for c in per_seed),
                     "reads_per_seed": int(np.median([c["tokens"] for c in per_seed])),
                     "errors": pooled["token_errors"], "error_rate": pooled["error_rate"],
@@ -171,10 +172,6 @@ def time_spent(summaries: pd.DataFrame) -> dict[str, float]:
 def write_tables(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Collect and write results.parquet (per length) and summary.csv (per run and seed) into `root`."""
     curves, summaries = collect(root)
-    import io
-
-    buffer = io.BytesIO()
-    curves.to_parquet(buffer, index=False)
-    write_bytes(Path(root) / "results.parquet", buffer.getvalue())
+    write_bytes(Path(root) / "results.parquet", curves.to_parquet(index=False))
     write_csv(Path(root) / "summary.csv", summaries)
     return curves, summaries

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -24,10 +25,17 @@ from lengthgen import trackers
 from lengthgen.errors import ConfigError
 
 SEED_LIMIT = 2**32
-# Settings that change neither training nor results: how a run is shown, paced or guarded.
 SET_KEYS = ("samples_per_length", "min_length", "max_length")
 ATTENTION_KINDS = ("softmax", "relu")
 LOGIT_SCALES = ("none", "logn", "qwen")
+# Settings that must be >= 1 and >= 0, checked in this order by `validate`.
+AT_LEAST_ONE = ("train.max_length", "train.min_length", "train.steps", "train.batch_size", "train.chunk_steps",
+                "train.buckets", "train.seeds", "eval.max_length", "eval.min_length", "eval.stride",
+                "eval.samples_per_length", "eval.batch_size", "eval.buckets", "model.layers", "model.d_model",
+                "model.heads", "model.mlp_dim", "mesh.data", "mesh.models", "mesh.context")
+AT_LEAST_ZERO = ("train.warmup_steps", "train.weight_decay", "train.grad_clip", "train.checkpoint_every",
+                 "train.fit_every", "xla_threads")
+# Settings that change neither training nor results: how a run is shown, paced or guarded.
 NOT_RESULTS = ("progress", "xla_threads", "overwrite", "memory_gb", "logger", "mesh", "train.checkpoint_every", "eval.max_tflop")
 
 
@@ -252,27 +260,19 @@ def _floats(cfg: RunConfig):
                 yield prefix + f.name, getattr(section, f.name)
 
 
+def _at_least(cfg: RunConfig, bound: int, keys: tuple[str, ...]) -> None:
+    """Raise a ConfigError for the first of the dotted `keys` whose value is below `bound`."""
+    for key in keys:
+        value = attrgetter(key)(cfg)
+        if value < bound:
+            raise ConfigError(f"{key} must be >= {bound}, got {value}")
+
+
 def validate(cfg: RunConfig) -> None:
     """Check cross-field rules that do not need the task or model objects."""
     t, e, m = cfg.train, cfg.eval, cfg.model
-    positive = {
-        "train.max_length": t.max_length, "train.min_length": t.min_length, "train.steps": t.steps,
-        "train.batch_size": t.batch_size, "train.chunk_steps": t.chunk_steps, "train.buckets": t.buckets,
-        "train.seeds": t.seeds, "eval.max_length": e.max_length, "eval.min_length": e.min_length,
-        "eval.stride": e.stride, "eval.samples_per_length": e.samples_per_length,
-        "eval.batch_size": e.batch_size, "eval.buckets": e.buckets, "model.layers": m.layers,
-        "model.d_model": m.d_model, "model.heads": m.heads, "model.mlp_dim": m.mlp_dim,
-        "mesh.data": cfg.mesh.data, "mesh.models": cfg.mesh.models, "mesh.context": cfg.mesh.context,
-    }
-    for key, value in positive.items():
-        if value < 1:
-            raise ConfigError(f"{key} must be >= 1, got {value}")
-    nonneg = {"train.warmup_steps": t.warmup_steps, "train.weight_decay": t.weight_decay,
-              "train.grad_clip": t.grad_clip, "train.checkpoint_every": t.checkpoint_every,
-              "train.fit_every": t.fit_every, "xla_threads": cfg.xla_threads}
-    for key, value in nonneg.items():
-        if value < 0:
-            raise ConfigError(f"{key} must be >= 0, got {value}")
+    _at_least(cfg, 1, AT_LEAST_ONE)
+    _at_least(cfg, 0, AT_LEAST_ZERO)
     for key, value in _floats(cfg):
         if not math.isfinite(value):
             raise ConfigError(f"{key} must be a finite number, got {value}")
@@ -283,9 +283,7 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("train.stop_when_fit=true needs train.fit_every > 0 (the steps between fit checks), got 0")
     if len(set(t.lrs)) < len(t.lrs):
         raise ConfigError(f"train.lrs must not repeat a value, got {list(t.lrs)}")
-    for key, value in {"seed": cfg.seed, "eval.seed": e.seed}.items():
-        if value < 0:
-            raise ConfigError(f"{key} must be >= 0, got {value}")
+    _at_least(cfg, 0, ("seed", "eval.seed"))
     if cfg.seed + t.seeds > SEED_LIMIT:
         raise ConfigError(f"seed + train.seeds must be <= {SEED_LIMIT} (seeds are 32-bit words), got "
                           f"{cfg.seed} + {t.seeds}")
@@ -327,11 +325,8 @@ def validate(cfg: RunConfig) -> None:
     trackers.check(cfg.logger.kind)
     choice(cfg.attention.kind, ATTENTION_KINDS, "attention.kind")
     choice(cfg.attention.logit_scale, LOGIT_SCALES, "attention.logit_scale")
-    for key in ("reference_length", "entropy_penalty", "rowsum_penalty"):
-        if getattr(cfg.attention, key) < 0:
-            raise ConfigError(f"attention.{key} must be >= 0, got {getattr(cfg.attention, key)}")
-    if t.schedule not in ("constant", "cosine"):
-        raise ConfigError(f"train.schedule: unknown value '{t.schedule}'; valid: constant, cosine")
+    _at_least(cfg, 0, ("attention.reference_length", "attention.entropy_penalty", "attention.rowsum_penalty"))
+    choice(t.schedule, ("constant", "cosine"), "train.schedule")
 
 
 def fingerprint(cfg: RunConfig, with_eval: bool = True) -> dict[str, Any]:
@@ -354,6 +349,10 @@ def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 def listed(diffs: list[str], shown: int = 3) -> str:
     more = f"; and {len(diffs) - shown} more" if len(diffs) > shown else ""
     return "; ".join(diffs[:shown]) + more
+
+
+# What `coerce` accepts for a default of each type (true/false only where the default is a bool).
+EXPECTED = {bool: ("true/false", bool), int: ("an integer", int), float: ("a number", (int, float)), str: ("a string", str)}
 
 
 def make_options(options_cls: type, values: dict[str, Any], owner: str):
@@ -379,27 +378,16 @@ def coerce(value: Any, default: Any, where: str) -> Any:
     if default is None or value is None:
         return value
     kind = type(default)
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if kind is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
     if kind is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return tuple(coerce(v, 0.0, f"{where}[{i}]") for i, v in enumerate(value))
-    return value
+    if kind not in EXPECTED:
+        return value
+    what, accepted = EXPECTED[kind]
+    if not isinstance(value, accepted) or (isinstance(value, bool) and kind is not bool):
+        raise ConfigError(f"{where}: expected {what}, got {value!r}")
+    return float(value) if kind is float else value
 
 
 def choice(value: str, valid: tuple[str, ...], where: str) -> None:

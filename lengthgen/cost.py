@@ -15,6 +15,7 @@ within a factor of 2 of what XLA allocates (tests/test_cost.py).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -72,13 +73,10 @@ def activation_floats(model) -> int:
 def machine_memory_bytes() -> float:
     """Physical memory, or the container's limit where one is set and lower."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    limit = Path("/sys/fs/cgroup/memory.max")
-    try:
-        text = limit.read_text().strip()
-        if text.isdigit():
-            total = min(total, int(text))
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            total = min(total, int(limit))
     return float(total)
 
 
@@ -103,13 +101,11 @@ def eval_tflop(built, lengths: list[int], slots_of, samples: int | None = None) 
     per length, default eval.samples_per_length), from at most ~1,000 sampled lengths:
     sequence sizes never shrink as the length grows, so each sampled length stands for the
     lengths after it up to the next sample (an upper bound)."""
-    task = built.task
     step = max(1, len(lengths) // 1000)
     total = 0.0
     for i in range(0, len(lengths), step):
-        count = min(step, len(lengths) - i)
-        last = lengths[min(i + step, len(lengths)) - 1]
-        total += count * forward_flops(built.cfg.model, built.model.attention, slots_of(last), task.vocab_size)
+        chunk = lengths[i:i + step]
+        total += len(chunk) * forward_flops(built.cfg.model, built.model.attention, slots_of(chunk[-1]), built.task.vocab_size)
     return total * (samples or built.cfg.eval.samples_per_length) * len(built.cfg.models) / 1e12
 
 

@@ -171,13 +171,10 @@ class TrainStream:
         self.bucket_p = weights / weights.sum()
         self.batch_size, self.chunk_steps = batch_size, chunk_steps
 
-    def bucket_of_chunk(self, chunk: int) -> int:
-        return int(rng_for(BUCKET_STREAM, chunk).choice(len(self.buckets), p=self.bucket_p))
-
     def chunk(self, seeds: list[int], chunk: int) -> tuple[int, Example]:
         """Examples for steps [chunk*K, (chunk+1)*K) of every seed: arrays SxKxBx... (a seed
         listed twice, for two models of one seed, is sampled once)."""
-        b = self.bucket_of_chunk(chunk)
+        b = int(rng_for(BUCKET_STREAM, chunk).choice(len(self.buckets), p=self.bucket_p))
         group, size = self.buckets[b], self.sizes[b]
         per_seed = {}
         for seed in dict.fromkeys(seeds):

@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 
 from lengthgen.cost import bucket_rows
-from lengthgen.data import EVAL_STREAM, cost_buckets, encode, eval_batch, seq_len
+from lengthgen.data import EVAL_STREAM, cost_buckets, encode, eval_batch, raw_key, seq_len
 from lengthgen.errors import ConfigError
-from lengthgen.task import Task
-from lengthgen.data import raw_key
 from lengthgen.program import Program
+from lengthgen.task import Task
 
 SMALL_SLOTS = 32
 
@@ -132,6 +131,7 @@ def curve_table(built, stats: dict[int, np.ndarray], eval_set: EvalSet) -> pd.Da
 
 
 def _interval(name: str, k: int, n: int) -> dict[str, float]:
+    """`name`_lo and `name`_hi: the Wilson interval of k successes in n."""
     lo, hi = wilson(k, n)
     return {f"{name}_lo": lo, f"{name}_hi": hi}
 
@@ -154,11 +154,9 @@ def error_counts(rows: pd.DataFrame) -> dict[str, Any]:
     tokens, errors = int(rows.tokens.sum()), int(rows.token_errors.sum())
     sequences = int(rows.n.sum())
     failed = int(round(float((rows.n * (1 - rows.seq_acc)).sum())))
-    lo, hi = wilson(errors, tokens)
-    seq_lo, seq_hi = wilson(failed, sequences)
-    return {"tokens": tokens, "token_errors": errors, "error_rate": errors / max(tokens, 1), "error_rate_lo": lo,
-            "error_rate_hi": hi, "sequences": sequences, "sequences_with_error": failed,
-            "seq_error_rate": failed / max(sequences, 1), "seq_error_rate_lo": seq_lo, "seq_error_rate_hi": seq_hi,
+    return {"tokens": tokens, "token_errors": errors, "error_rate": errors / max(tokens, 1),
+            **_interval("error_rate", errors, tokens), "sequences": sequences, "sequences_with_error": failed,
+            "seq_error_rate": failed / max(sequences, 1), **_interval("seq_error_rate", failed, sequences),
             "mean_token_acc": float(rows.token_acc.mean())}
 
 

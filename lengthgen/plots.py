@@ -26,22 +26,34 @@ def config_label(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 def setting_name(column: str) -> str:
     """`cfg.position.name` -> `position`, `cfg.train.lr` -> `lr`, `cfg.position.max_len` -> `position.max_len`."""
     name = column.removeprefix("cfg.").removesuffix(".name")
-    return name.removeprefix("train.") if name.startswith("train.") else name
+    return name.removeprefix("train.")
 
 
 def _value(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def plot_curves(curve: pd.DataFrame, path: Path, train_max_length: int | None = None, title: str = "",
-                group_by: list[str] | None = None) -> Path:
-    """Token and sequence accuracy vs length; seeds are averaged. Dark bands: the mean of the
-    95% Wilson bounds (over instances); light bands, with several seeds: the range over seeds."""
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def per_model(rows: pd.DataFrame, metric: str):
+    """`metric` per model (run, lr, seed) and length, grouped by length: its mean, min and max are over models."""
+    models = [c for c in ("run", "lr", "seed") if c in rows]
+    return rows.groupby([*models, "length"])[metric].mean().groupby("length")
+
+
+def plot_curves(curve: pd.DataFrame, path: Path, train_max_length: int | None = None, title: str = "",
+                group_by: list[str] | None = None) -> Path:
+    """Token and sequence accuracy vs length; seeds are averaged. Dark bands: the mean of the
+    95% Wilson bounds (over instances); light bands, with several seeds: the range over seeds."""
+    plt = pyplot()
     columns = group_by or [c for c in curve.columns if c in LABEL_COLUMNS or c.startswith("cfg.")]
     frame = curve.assign(label=config_label(curve, columns))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
@@ -51,10 +63,9 @@ def plot_curves(curve: pd.DataFrame, path: Path, train_max_length: int | None = 
             mean = rows.groupby("length")[[metric, f"{metric}_lo", f"{metric}_hi"]].mean()
             (line,) = ax.plot(mean.index, mean[metric], label=label, lw=1.6, color=colour, ls=style)
             ax.fill_between(mean.index, mean[f"{metric}_lo"], mean[f"{metric}_hi"], color=line.get_color(), alpha=0.25)
-            models = [c for c in ("run", "lr", "seed") if c in rows]
-            per_model = rows.groupby([*models, "length"])[metric].mean().groupby("length")
-            if per_model.size().max() > 1:
-                ax.fill_between(mean.index, per_model.min(), per_model.max(), color=line.get_color(), alpha=0.08)
+            seeds = per_model(rows, metric)
+            if seeds.size().max() > 1:
+                ax.fill_between(mean.index, seeds.min(), seeds.max(), color=line.get_color(), alpha=0.08)
         if train_max_length is not None:
             ax.axvline(train_max_length + 0.5, color="k", ls="--", lw=1, label=f"train N={train_max_length}")
         ax.set(xlabel="length", ylabel=name, ylim=(-0.02, 1.02), title=f"{title} — {name}" if title else name)
@@ -67,11 +78,7 @@ def plot_panels(curve: pd.DataFrame, path: Path, panel: str = "task", group_by: 
                 metric: str = "token_acc", columns: int = 3) -> Path:
     """One panel per value of `panel` (a study's tasks), one line per configuration with the
     range over seeds as a band; N is marked per panel."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = sorted(curve[panel].unique())
     rows_n = -(-len(names) // columns)
     fig, axes = plt.subplots(rows_n, min(columns, len(names)), figsize=(4.6 * min(columns, len(names)), 3.4 * rows_n),
@@ -81,10 +88,7 @@ def plot_panels(curve: pd.DataFrame, path: Path, panel: str = "task", group_by: 
         rows = curve[curve[panel] == name]
         frame = rows.assign(label=config_label(rows, labels))
         for (label, group), (colour, style) in zip(frame.groupby("label", sort=True), palette(frame["label"].nunique())):
-            models = [c for c in ("run", "lr", "seed") if c in group]
-            per_model = group.groupby([*models, "length"])[metric].mean().groupby("length")
-            (line,) = ax.plot(per_model.mean().index, per_model.mean(), label=label, lw=1.4, color=colour, ls=style)
-            ax.fill_between(per_model.mean().index, per_model.min(), per_model.max(), color=line.get_color(), alpha=0.12)
+            _band(ax, per_model(group, metric), label, alpha=0.12, lw=1.4, color=colour, ls=style)
         if "cfg.train.max_length" in rows and rows["cfg.train.max_length"].nunique() == 1:
             ax.axvline(rows["cfg.train.max_length"].iloc[0] + 0.5, color="k", ls=":", lw=1)
         ax.set(title=str(name), xlabel="length", ylabel=metric.replace("_", " "), ylim=(-0.02, 1.02))
@@ -101,11 +105,7 @@ def plot_attention(attention: pd.DataFrame, steps: pd.DataFrame, path: Path, gro
     """Per configuration (a row of panels): step accuracy by length at steps 1..N (the ones
     training scored) and beyond; and the attention mass on distractors by length at right and
     at wrong steps (mean over layers and heads, then over seeds; the band is the range over seeds)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     attention = attention.assign(label=config_label(attention, group_by))
     steps = steps.assign(label=config_label(steps, group_by))
     labels = sorted(steps.label.unique())
@@ -116,10 +116,10 @@ def plot_attention(attention: pd.DataFrame, steps: pd.DataFrame, path: Path, gro
         n = rows["cfg.train.max_length"].iloc[0] if "cfg.train.max_length" in rows else None
         for trained, name in ((True, "steps 1..N"), (False, "steps > N")):
             part = rows[rows.trained == trained].groupby([*models, "length"])[["right", "instances"]].sum()
-            _band(left, (part.right / part.instances).groupby("length"), name)
+            _band(left, (part.right / part.instances).groupby("length"), name, marker="o", ms=3, lw=1.4)
         mass = attention[attention.label == label].groupby([*models, "length"])
         for column, name in (("distractor_right", "right steps"), ("distractor_wrong", "wrong steps")):
-            _band(right, mass[column].mean().dropna().groupby("length"), name)
+            _band(right, mass[column].mean().dropna().groupby("length"), name, marker="o", ms=3, lw=1.4)
         for ax, ylabel in ((left, "step accuracy"), (right, "attention on distractors")):
             if n is not None:
                 ax.axvline(n + 0.5, color="k", ls=":", lw=1)
@@ -130,12 +130,13 @@ def plot_attention(attention: pd.DataFrame, steps: pd.DataFrame, path: Path, gro
     return save(fig, path)
 
 
-def _band(ax, per_length, label: str) -> None:
+def _band(ax, per_length, label: str, alpha: float = 0.15, **style) -> None:
+    """The mean line of `per_length` (values grouped by length) and its min-max band."""
     mean = per_length.mean()
     if mean.empty:
         return
-    (line,) = ax.plot(mean.index, mean, marker="o", ms=3, lw=1.4, label=label)
-    ax.fill_between(mean.index, per_length.min(), per_length.max(), color=line.get_color(), alpha=0.15)
+    (line,) = ax.plot(mean.index, mean, label=label, **style)
+    ax.fill_between(mean.index, per_length.min(), per_length.max(), color=line.get_color(), alpha=alpha)
 
 
 def plot_error_rates(curve: pd.DataFrame, path: Path, group_by: list[str]) -> Path:
@@ -143,13 +144,9 @@ def plot_error_rates(curve: pd.DataFrame, path: Path, group_by: list[str]) -> Pa
     and length, one column of points per configuration, one point per seed (wrong scored
     tokens / scored tokens). A seed with no error is drawn as a down-pointing triangle at
     the upper end of its 95% Wilson interval, the most its error rate could be."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from lengthgen.evaluate import wilson
 
+    plt = pyplot()
     frame = curve.assign(label=config_label(curve, group_by))
     panels = sorted(frame.groupby(["eval_set", "length"]).groups, key=lambda k: (k[0] != "default", k))
     labels = sorted(frame.label.unique())

@@ -40,9 +40,8 @@ class TrainState:
 
 
 def hyperparams(t: TrainConfig, lr: float) -> dict[str, np.ndarray]:
-    """The training settings that only change numbers, as arrays: they are inputs of the compiled
-    programs, not constants in them, so a sweep over them compiles once. grad_clip 0 (no
-    clipping) is an infinite bound."""
+    """The training settings that only change numbers, as arrays: inputs of the compiled programs, not
+    constants in them (see the module docstring). grad_clip 0 (no clipping) is an infinite bound."""
     return {k: np.float32(v) for k, v in {
         "lr": lr, "warmup_steps": max(t.warmup_steps, 1), "decay_steps": max(t.steps, t.warmup_steps + 1),
         "cosine": t.schedule == "cosine", "weight_decay": t.weight_decay,
@@ -87,9 +86,8 @@ def scored_stats(logits_BxSxV, labels_BxS, weights_BxS):
 
 
 class Functions:
-    """The jitted init, train chunk and eval batch of one program structure: model, network and
-    position scheme. Settings that only change numbers (learning rate, seeds, steps, ...) are
-    inputs, so every run of that structure can use the same functions (see `functions`)."""
+    """The jitted init, train chunk and eval batch of one program structure (model, network and
+    position scheme), which every run of that structure can use (see `functions`)."""
 
     def __init__(self, model, net, position, options):
         self.net: nn.Module = model.module(net)

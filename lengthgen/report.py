@@ -23,7 +23,7 @@ import pandas as pd
 
 from lengthgen.collect import (GENERALIZES_AT, collect_table, finished_runs, seed_table, time_spent, varying_columns,
                                write_tables)
-from lengthgen.plots import config_label, plot_attention, plot_curves, plot_error_rates, plot_panels, save
+from lengthgen.plots import config_label, plot_attention, plot_curves, plot_error_rates, plot_panels, pyplot, save
 from lengthgen.results import write_csv, write_text
 
 
@@ -59,11 +59,7 @@ def failed_runs(root: Path) -> list[tuple[str, str]]:
 
 def plot_heatmap(curves: pd.DataFrame, path: Path, train_max_length: int | None) -> Path:
     """Token accuracy per configuration (rows) and length (columns), one panel per task."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     tasks = sorted(curves.task.unique())
     grids = [curves[curves.task == t].pivot_table(index="config", columns="length", values="token_acc") for t in tasks]
     height = sum(0.35 * len(g) + 1.0 for g in grids)
@@ -137,12 +133,16 @@ HEADER = ["configuration", "test token acc [95% CI]", "test exact", "gen. length
           f"seeds >= {GENERALIZES_AT:g} N"]
 
 
+def align(rows: list[list[str]], right: bool = False) -> str:
+    """Rows of cells in columns two spaces apart, left-aligned (with `right`, all but the first column right-aligned)."""
+    widths = [max(map(len, column)) for column in zip(*rows)]
+    cells = [[c.rjust(w) if right and i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))] for row in rows]
+    return "\n".join("  ".join(row).rstrip() for row in cells)
+
+
 def format_table(summary: pd.DataFrame) -> str:
     """Aligned columns for the terminal."""
-    rows = [HEADER, *format_rows(summary)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-                     for r in rows)
+    return align([HEADER, *format_rows(summary)], right=True)
 
 
 def render(r: Report, title: str, train_max_length: int | None) -> str:

@@ -20,6 +20,7 @@ from flax import serialization
 from lengthgen.errors import ConfigError, one_line
 
 CHECKPOINT = "checkpoint.msgpack"
+PARAMS = "params.msgpack"
 TEMP_SUFFIX = ".tmp"
 
 
@@ -53,10 +54,7 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 def remove_temp_files(directory: Path) -> list[Path]:
     """Delete the temp files that killed writers left in `directory`; returns them."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    stale = [p for p in directory.iterdir() if p.name.startswith(".") and p.name.endswith(TEMP_SUFFIX) and p.is_file()]
+    stale = [p for p in Path(directory).glob(f"*{TEMP_SUFFIX}") if p.name.startswith(".") and p.is_file()]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
@@ -66,9 +64,6 @@ def save_checkpoint(run_dir: Path, state: Any, meta: dict[str, Any]) -> None:
     """Full training state (params, optimizer, step, PRNG keys) plus metadata."""
     payload = serialization.msgpack_serialize({"state": serialization.to_state_dict(state), "meta": meta})
     write_bytes(Path(run_dir) / CHECKPOINT, payload)
-
-
-PARAMS = "params.msgpack"
 
 
 def save_params(run_dir: Path, params: Any) -> None:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lengthgen.errors import ConfigError
+from lengthgen.errors import ConfigError, one_line
 
 KINDS = ("none", "tensorboard", "mlflow")
 PACKAGES = {"tensorboard": "tensorboardX", "mlflow": "mlflow"}
@@ -67,17 +67,13 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return {key: node}
 
 
-def model_tag(lr: float, seed: int, several_lrs: bool) -> str:
-    return (f"lr{lr:g}_" if several_lrs else "") + f"seed{seed}"
-
-
 class Tracker:
     """Base tracker (`logger=none`): turns the run's objects into named values and drops them;
     a backend overrides `_params`, `_scalars` and `_close`."""
 
     def __init__(self, cfg) -> None:
         self.models = [(float(lr), int(seed)) for lr, seed in cfg.models]
-        self.tags = [model_tag(lr, seed, len(cfg.lrs) > 1) for lr, seed in self.models]
+        self.tags = [(f"lr{lr:g}_" if len(cfg.lrs) > 1 else "") + f"seed{seed}" for lr, seed in self.models]
 
     def config(self, cfg) -> None:
         self._params(flatten(cfg.to_dict()))
@@ -87,14 +83,13 @@ class Tracker:
         values = {}
         for name, per_step in (("loss", loss_MxS), ("acc", acc_MxS)):
             per_model = np.asarray(per_step, dtype=np.float64).mean(axis=1)
-            values |= {f"train/{name}": float(per_model.mean()), **self.each(f"train/{name}", per_model)}
+            values |= self.each(f"train/{name}", float(per_model.mean()), per_model)
         if steps_per_s is not None:
             values["train/steps_per_s"] = steps_per_s
         self._scalars(values, step)
 
     def fit_check(self, step: int, min_seq_acc: list[float]) -> None:
-        self._scalars({"train/min_seq_acc": float(np.min(min_seq_acc)), **self.each("train/min_seq_acc", min_seq_acc)},
-                      step)
+        self._scalars(self.each("train/min_seq_acc", float(np.min(min_seq_acc)), min_seq_acc), step)
 
     def evaluation(self, curve: pd.DataFrame) -> None:
         """Accuracy per evaluation set and length (curve.csv's rows), the length as the step."""
@@ -103,13 +98,13 @@ class Tracker:
             values = {}
             for metric in ("token_acc", "seq_acc"):
                 key = f"eval/{eval_set}/{metric}"
-                values |= {key: float(rows[metric].mean()),
-                           **self.each(key, [getattr(by_model[m], metric) for m in self.models])}
+                values |= self.each(key, float(rows[metric].mean()), [getattr(by_model[m], metric) for m in self.models])
             self._scalars(values, int(length))
 
-    def each(self, key: str, per_model) -> dict[str, float]:
-        """`key/<model tag>` for each model, where a run trains several (else nothing)."""
-        return {f"{key}/{tag}": float(v) for tag, v in zip(self.tags, per_model)} if len(self.tags) > 1 else {}
+    def each(self, key: str, overall: float, per_model) -> dict[str, float]:
+        """`key`: the value over all models, and `key/<model tag>` for each model where a run trains several."""
+        per_tag = {f"{key}/{tag}": float(v) for tag, v in zip(self.tags, per_model)}
+        return {key: overall, **per_tag} if len(self.tags) > 1 else {key: overall}
 
     def summary(self, summary: dict[str, Any], step: int) -> None:
         self._scalars({f"summary/{k}": float(summary[k]) for k in SUMMARY_METRICS if k in summary}, step)
@@ -178,15 +173,14 @@ class MlflowTracker(Tracker):
     def experiment(self, name: str) -> str:
         """The experiment's id, created if missing (a parallel job may create it first)."""
         found = self.client.get_experiment_by_name(name)
-        if found is not None:
-            return found.experiment_id
-        try:
-            return self.client.create_experiment(name)
-        except Exception:
-            found = self.client.get_experiment_by_name(name)
-            if found is None:
-                raise
-            return found.experiment_id
+        if found is None:
+            try:
+                return self.client.create_experiment(name)
+            except Exception:
+                found = self.client.get_experiment_by_name(name)
+                if found is None:
+                    raise
+        return found.experiment_id
 
     def _params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -228,12 +222,9 @@ def store_lock(uri: str) -> Iterator[None]:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
+    with open(path, "a") as handle:  # closing the file releases the lock
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
 
 
 def tracking_uri(configured: str, run_dir: Path) -> str:
@@ -252,8 +243,7 @@ def open_tracker(cfg, run_dir: Path) -> Tracker:
         return backend(cfg, Path(run_dir))
     except Exception as exc:
         where = cfg.logger.dir if kind == "tensorboard" else tracking_uri(cfg.logger.tracking_uri, Path(run_dir))
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"logger={kind}: cannot open '{where}': {first}") from exc
+        raise ConfigError(f"logger={kind}: cannot open '{where}': {one_line(exc)}") from exc
 
 
 @contextlib.contextmanager

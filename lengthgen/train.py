@@ -47,7 +47,7 @@ class TrainingFailed(FloatingPointError):
 
 def checkpoint_interval(t) -> int:
     """Chunks between checkpoints: `checkpoint_every` steps rounded up to whole chunks (0 = never)."""
-    return -(-t.checkpoint_every // t.chunk_steps) if t.checkpoint_every else 0
+    return -(-t.checkpoint_every // t.chunk_steps)
 
 
 def check_checkpoint(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
@@ -79,19 +79,17 @@ def all_finite(tree) -> bool:
 
 def fail(run_dir: Path, reason: str, step: int, seed: int | None, checkpoint_step: int | None):
     """Record the failure in failed.json and raise TrainingFailed with a one-line reason."""
-    kept = f"last good checkpoint at step {checkpoint_step}" if checkpoint_step is not None else "no checkpoint yet"
-    message = f"{reason}; run marked failed ({run_dir / FAILED}), {kept}"
     write_json(run_dir / FAILED, {"reason": reason, "step": step, "seed": seed, "checkpoint_step": checkpoint_step,
                                   "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    raise TrainingFailed(message)
+    kept = f"last good checkpoint at step {checkpoint_step}" if checkpoint_step is not None else "no checkpoint yet"
+    raise TrainingFailed(f"{reason}; run marked failed ({run_dir / FAILED}), {kept}")
 
 
 def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | None = None, tracker: Tracker | None = None,
           fit_check: Callable[[Any], list[float]] | None = None):
-    """Train every model (lr, seed) to cfg.train.steps, checkpointing every K steps; returns
-    (params, seconds, per_model, fit_history): per_model maps a name to one value per
-    model (the loss of the first step, the mean loss of the last chunk and, with
-    `train.fit_every`, the steps to fit).
+    """Train every model (lr, seed) to cfg.train.steps; returns (params, seconds, per_model, fit_history):
+    per_model maps a name to one value per model (the loss of the first step, the mean loss of the
+    last chunk, the steps trained and, with `train.fit_every`, the steps to fit).
 
     `checkpoint` is the raw checkpoint to continue from (see `check_checkpoint`);
     `tracker` receives every chunk's metrics (`lengthgen.trackers`); `fit_check(params)`, needed
@@ -100,23 +98,21 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
     cfg, t = built.cfg, built.cfg.train
     tracker = tracker or Tracker(cfg)
     stream = TrainStream(built.task, built.layout, built.train_lengths, t.buckets, t.batch_size, t.chunk_steps)
-    inputs = program.model_inputs()
     seeds = [seed for _, seed in cfg.models]
     size = max(stream.sizes)
     meta = {"train_seconds": 0.0, "config": json.dumps(fingerprint(cfg, with_eval=False), sort_keys=True)}
     if checkpoint is not None:
-        template = program.state_shape(size)
-        state = restore_state(template, checkpoint["state"], str(run_dir / CHECKPOINT))
+        state = restore_state(program.state_shape(size), checkpoint["state"], str(run_dir / CHECKPOINT))
         meta["train_seconds"] = float(checkpoint["meta"].get("train_seconds", 0.0))
         for key in ("first_loss", "last_loss", "fit_history"):
             meta[key] = checkpoint["meta"].get(key, "null")
     else:
-        state = program.init(*inputs, size)
+        state = program.start(size)
     done = int(np.asarray(state.step)[0])
     saved_step = done if checkpoint is not None else None
     chunks = -(-t.steps // t.chunk_steps)
     first = done // t.chunk_steps
-    fit_every = -(-t.fit_every // t.chunk_steps) if t.fit_every else 0
+    fit_every = -(-t.fit_every // t.chunk_steps)  # 0: no fit checks
     history = json.loads(meta.get("fit_history", "null")) or []
     if t.stop_when_fit and history and history[-1]["step"] == done and all_fit(history[-1]):
         first = chunks  # stopped here before the checkpoint was read back
@@ -129,6 +125,7 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
     bar = progress_bar(chunks * t.chunk_steps, "train", cfg.progress)
     bar.update(first * t.chunk_steps)
     for chunk in range(first, chunks):
+        step = (chunk + 1) * t.chunk_steps
         start, compiling = time.perf_counter(), CompileCounter.get().totals()[2]
         _, examples = stream.chunk(seeds, chunk)
         state, metrics = program.train_chunk(state, examples)
@@ -141,36 +138,34 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
             meta["first_loss"] = json.dumps(loss[:, 0].tolist())
         meta["last_loss"] = json.dumps(loss.mean(axis=1).tolist())
         if not np.all(np.isfinite(loss)):
-            seed_idx, offset = min(zip(*np.nonzero(~np.isfinite(loss))), key=lambda so: (so[1], so[0]))
-            step = chunk * t.chunk_steps + int(offset) + 1
-            fail(run_dir, f"non-finite loss ({loss[seed_idx, offset]}) at step {step} of {model_name(cfg, seed_idx)}",
-                 step, seeds[seed_idx], saved_step)
+            offset, seed_idx = np.argwhere(~np.isfinite(loss.T))[0]  # the first step, then the first model
+            bad = chunk * t.chunk_steps + int(offset) + 1
+            fail(run_dir, f"non-finite loss ({loss[seed_idx, offset]}) at step {bad} of {model_name(cfg, seed_idx)}",
+                 bad, seeds[seed_idx], saved_step)
         acc = float(np.asarray(metrics["acc"])[:, -1].mean())
-        tracker.train((chunk + 1) * t.chunk_steps, loss, np.asarray(metrics["acc"]),
-                      None if built_now else t.chunk_steps / max(seconds, 1e-9))
+        tracker.train(step, loss, np.asarray(metrics["acc"]), None if built_now else t.chunk_steps / max(seconds, 1e-9))
         bar.set_postfix(loss=f"{loss[:, -1].mean():.3f}", acc=f"{acc:.3f}")
         bar.update(t.chunk_steps)
         last = chunk == chunks - 1
         if fit_every and ((chunk + 1) % fit_every == 0 or last):
-            history.append({"step": (chunk + 1) * t.chunk_steps, "min_seq_acc": fit_check(state.params)})
+            history.append({"step": step, "min_seq_acc": fit_check(state.params)})
             meta["fit_history"] = json.dumps(history)
-            tracker.fit_check(history[-1]["step"], history[-1]["min_seq_acc"])
-            log.info("step %d: lowest exact match at lengths <= %d: %s", history[-1]["step"], t.max_length,
+            tracker.fit_check(step, history[-1]["min_seq_acc"])
+            log.info("step %d: lowest exact match at lengths <= %d: %s", step, t.max_length,
                      " ".join(f"{a:.3f}" for a in history[-1]["min_seq_acc"]))
             if t.stop_when_fit and all_fit(history[-1]) and not last:
-                log.info("every model fits its training lengths: stopping at step %d", history[-1]["step"])
+                log.info("every model fits its training lengths: stopping at step %d", step)
                 last = True
         if every and ((chunk + 1) % every == 0 or last):
             host = jax.device_get(state)
-            step = (chunk + 1) * t.chunk_steps
-            if not all_finite(host.params) or not all_finite(host.opt_state):
+            if not all_finite((host.params, host.opt_state)):
                 fail(run_dir, f"non-finite parameters at step {step}", step, None, saved_step)
             save_checkpoint(run_dir, host, {**meta, "train_seconds": elapsed, "step": step})
             saved_step = step
             log.info("checkpoint at step %d", step)
         if (chunk + 1) % max(1, chunks // 10) == 0 or last:
             log.info("step %d loss %.4f acc %.3f (%.1f steps/s, not counting %.1f s building programs)",
-                     (chunk + 1) * t.chunk_steps, float(loss[:, -1].mean()), acc,
+                     step, float(loss[:, -1].mean()), acc,
                      (chunk + 1 - first) * t.chunk_steps / max(elapsed - resumed_at - building, 1e-9), building)
         if last:
             break
@@ -184,11 +179,8 @@ def train(built: Built, program, run_dir: Path, checkpoint: dict[str, Any] | Non
     if fit_every:
         per_model["steps_to_fit"] = [next((h["step"] for h in history if h["min_seq_acc"][i] >= FIT_AT), None)
                                      for i in range(len(cfg.models))]
-    per_model["steps_trained"] = [int(np.asarray(state.step)[i]) for i in range(len(cfg.models))]
+    per_model["steps_trained"] = np.asarray(state.step).tolist()
     return state.params, elapsed, per_model, history
-
-
-FIT_AT = 0.9
 
 
 def all_fit(entry: dict[str, Any]) -> bool:

@@ -71,7 +71,7 @@ class Claim:
     table: str = "curves"
     lengths: Any = "test"
     per: tuple[str, ...] = ("task",)
-    where: dict[str, Any] = field(default_factory=dict)
+    where: dict[str, list] = field(default_factory=dict)  # column: the values kept
     compare: dict[str, Any] | None = None
     above: float | None = None
     below: float | None = None
@@ -109,8 +109,8 @@ def load_claims(path: Path) -> list[Claim]:
         if unknown:
             raise ConfigError(f"claim '{name}': unknown key '{unknown[0]}'; valid: {', '.join(Claim.__dataclass_fields__)}")
         per = entry.get("per", "task")
-        claim = Claim(**{**entry, "id": str(name), "per": tuple([per] if isinstance(per, str) else per),
-                         "where": entry.get("where") or {}})
+        where = {col: v if isinstance(v, list) else [v] for col, v in (entry.get("where") or {}).items()}
+        claim = Claim(**{**entry, "id": str(name), "per": tuple([per] if isinstance(per, str) else per), "where": where})
         check_claim(claim)
         check_names(claim)
         claims.append(claim)
@@ -141,15 +141,17 @@ def check_claim(c: Claim) -> None:
 NAMED = {"task": "TASKS", "position": "POSITIONS"}
 
 
+def selected(c: Claim) -> list[tuple[str, list]]:
+    """(column, values) for each `where` filter, then for each side of `compare` (a, b)."""
+    sides = [(c.compare["column"], [c.compare[side]]) for side in ("a", "b")] if c.compare else []
+    return [*c.where.items(), *sides]
+
+
 def check_names(c: Claim) -> None:
     """Task and scheme names in `where` and `compare` must be registered (a typo is an error, not a SKIP)."""
     from lengthgen import registry
 
-    named = [(col, v) for col, wanted in c.where.items() if col in NAMED
-             for v in (wanted if isinstance(wanted, list) else [wanted])]
-    if c.compare and c.compare["column"] in NAMED:
-        named += [(c.compare["column"], c.compare[side]) for side in ("a", "b")]
-    for col, value in named:
+    for col, value in [(col, value) for col, values in selected(c) if col in NAMED for value in values]:
         table = getattr(registry, NAMED[col])
         if str(value) not in table.names():
             raise ConfigError(f"claim '{c.id}': unknown {col} '{value}'; valid: {', '.join(table.names())}")
@@ -157,15 +159,9 @@ def check_names(c: Claim) -> None:
 
 def absent(curves: pd.DataFrame, c: Claim) -> str | None:
     """Why the claim does not apply to these results (no run of a task or scheme it names), or None."""
-    for col, wanted in c.where.items():
-        values = wanted if isinstance(wanted, list) else [wanted]
+    for col, values in selected(c):
         if (col in NAMED or col == "run") and col in curves and not curves[col].isin(values).any():
             return f"no run {'' if col == 'run' else f'of {col} '}{', '.join(map(str, values))}"
-    if c.compare and (c.compare["column"] in NAMED or c.compare["column"] == "run") and c.compare["column"] in curves:
-        for side in ("a", "b"):
-            if not (curves[c.compare["column"]] == c.compare[side]).any():
-                column = c.compare["column"]
-                return f"no run {'' if column == 'run' else f'of {column} '}{c.compare[side]}"
     return None
 
 
@@ -180,7 +176,7 @@ def model_values(curves: pd.DataFrame, c: Claim) -> pd.DataFrame:
     for column, wanted in c.where.items():
         if column not in rows:
             raise ConfigError(f"claim '{c.id}': no column '{column}' in the results")
-        rows = rows[rows[column].isin(wanted if isinstance(wanted, list) else [wanted])]
+        rows = rows[rows[column].isin(wanted)]
     n, m = rows["cfg.train.max_length"], rows["cfg.eval.max_length"]
     if c.lengths == "test":
         keep = rows.length > n
@@ -233,7 +229,7 @@ def judge(curves: pd.DataFrame, c: Claim) -> tuple[bool | None, str]:
         point = lo if sign > 0 else hi
         ok = sign * ((point if c.test == "interval" else mean) - threshold) > 0
         groups.append((mean, ok))
-        label = "/".join(map(str, key if isinstance(key, tuple) else (key,)))
+        label = "/".join(map(str, key))
         parts.append(f"{label} {_num(mean)} [{_num(lo)}, {_num(hi)}] n={len(rows)}{'' if ok else ' (x)'}")
     passing = sum(ok for _, ok in groups)
     if c.require == "mean":
@@ -256,9 +252,7 @@ def _num(v: float) -> str:
 
 def verdict(spec: Path, results: Path) -> tuple[bool, list[str]]:
     """(every claim passed, one line per claim) for the claims file and the runs under `results`."""
-    from lengthgen.collect import collect
-
-    from lengthgen.collect import collect_table
+    from lengthgen.collect import collect, collect_table
 
     claims = load_claims(spec)
     tables = {"curves": collect(Path(results))[0]}

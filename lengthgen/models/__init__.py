@@ -6,6 +6,8 @@ import dataclasses
 
 import flax.linen as nn
 
+from lengthgen.models import lstm, transformer
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
@@ -25,23 +27,13 @@ class ModelSpec:
     attention: bool = True
 
 
-def _transformer():
-    from lengthgen.models.transformer import Transformer
-    return Transformer
-
-
-def _lstm():
-    from lengthgen.models.lstm import LSTM
-    return LSTM
-
-
 ENCODER = ModelSpec(
     "encoder", "bidirectional transformer; reads input + output placeholders (Deletang/Ruoss setup)",
-    _transformer(), causal=False, layouts=("placeholder",))
+    transformer.Transformer, causal=False, layouts=("placeholder",))
 DECODER = ModelSpec(
     "decoder", "causal transformer LM; teacher forcing on [input, separator, target]",
-    _transformer(), causal=True, layouts=("teacher_forced", "placeholder"))
+    transformer.Transformer, causal=True, layouts=("teacher_forced", "placeholder"))
 LSTM = ModelSpec(
     "lstm", "recurrent LSTM baseline (layers x d_model hidden units), no position scheme",
-    _lstm(), causal=True, layouts=("placeholder", "teacher_forced"), uses_positions=False,
+    lstm.LSTM, causal=True, layouts=("placeholder", "teacher_forced"), uses_positions=False,
     attention=False)

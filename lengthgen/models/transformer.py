@@ -78,9 +78,7 @@ class Block(nn.Module):
         if c.context_axis:  # this device's queries attend to the keys and values of every part
             k, v = (jax.lax.all_gather(a, c.context_axis, axis=1, tiled=True) for a in (k, v))
         logits = self.scheme.logits(q, k, pos_S)
-        gamma_H = None
-        if a.kind == "relu":
-            gamma_H = jnp.exp(self.param("relu_log_gamma", nn.initializers.zeros, (c.heads,)))
+        gamma_H = jnp.exp(self.param("relu_log_gamma", nn.initializers.zeros, (c.heads,))) if a.kind == "relu" else None
         if c.fused_softmax:
             h = attend(q, k, v, mask_SxS, bias_HxSxS, logits, scale_S)
         else:

@@ -1,4 +1,4 @@
-"""Absolute schemes: no positions (NoPE), sinusoidal and learned tables, linear positions."""
+"""Absolute schemes: NoPE (the base Scheme; causal masking still orders tokens), sin/cos and learned tables, linear positions."""
 
 from __future__ import annotations
 
@@ -22,10 +22,6 @@ def sinusoid_table(pos_S: jax.Array, dim: int) -> jax.Array:
     angle = pos_S.astype(jnp.float32)[..., None] / (10000.0 ** (2.0 * k / dim))
     table = jnp.stack([jnp.sin(angle), jnp.cos(angle)], axis=-1).reshape(*pos_S.shape, -1)
     return jnp.pad(table, [(0, 0)] * pos_S.ndim + [(0, dim - table.shape[-1])])
-
-
-class NoPositions(Scheme):
-    """NoPE: the model gets no position signal (causal masking still orders tokens)."""
 
 
 class Sinusoidal(Scheme):
@@ -83,7 +79,7 @@ def linear_cross_terms(params, net) -> dict:
     return {"linear_qk_position_cross": out}
 
 
-NONE = PositionSpec("none", "none", "no position information (NoPE)", "-", "Kazemnejad et al. 2023", NoPositions)
+NONE = PositionSpec("none", "none", "no position information (NoPE)", "-", "Kazemnejad et al. 2023", Scheme)
 SINUSOIDAL = PositionSpec(
     "sinusoidal", "absolute", "fixed sin/cos table added to the embeddings",
     "PE(p,2k)=sin(p/10000^(2k/D)), PE(p,2k+1)=cos(.)", "Vaswani et al. 2017", Sinusoidal)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import ChainMap
 from typing import Any, Callable, ClassVar, NamedTuple, NoReturn
 
 import flax.linen as nn
@@ -41,7 +42,7 @@ from lengthgen.task import NoOptions
 
 
 class Scheme(nn.Module):
-    """Base position scheme: every hook is the identity."""
+    """Base position scheme: every hook is the identity (registered as is: NoPE)."""
 
     options: Any
     d_model: int
@@ -62,9 +63,6 @@ class Scheme(nn.Module):
 
     def logits(self, q_BxSxHxK: jax.Array, k_BxSxHxK: jax.Array, pos_S: jax.Array) -> jax.Array | None:
         return None
-
-    def __call__(self, x_BxSxD: jax.Array, pos_S: jax.Array) -> jax.Array:
-        return self.embed(x_BxSxD, pos_S)
 
 
 Sampler = Callable[[jax.Array, jax.Array, jax.Array, Any, bool], jax.Array]
@@ -135,27 +133,22 @@ class CheckedOptions:
 
     `bounds` maps a field to its Rule; a subclass lists only the fields it adds or
     narrows (the bounds of its bases still apply). Every float field must also be
-    finite. Cross-field checks extend `__post_init__` and call `fail`. `scheme` names
-    the scheme in errors; each PositionSpec sets it on its own subclass of its Options,
-    since one Options class may serve several schemes.
+    finite. Cross-field checks extend `__post_init__` and call `fail`. `scheme` (set by
+    PositionSpec, as one Options class may serve several schemes) names the scheme in errors.
     """
 
     bounds: ClassVar[dict[str, Rule]] = {}
     scheme: ClassVar[str] = ""
 
     def __post_init__(self):
-        rules: dict[str, Rule] = {}
-        for cls in reversed(type(self).__mro__):
-            rules.update(cls.__dict__.get("bounds", {}))
+        rules = ChainMap(*(cls.__dict__.get("bounds", {}) for cls in type(self).__mro__))
         for field in dataclasses.fields(self):
             value, rule = getattr(self, field.name), rules.get(field.name)
             finite = not isinstance(value, float) or math.isfinite(value)
             if finite and (rule is None or rule.holds(value)):
                 continue
-            text = rule.text if rule else ""
-            if not finite:
-                text = f"finite and {text}" if text else "finite"
-            fail(self, f"{field.name} must be {text}, got {value}")
+            wanted = ([] if finite else ["finite"]) + ([rule.text] if rule else [])
+            fail(self, f"{field.name} must be {' and '.join(wanted)}, got {value}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,15 +34,13 @@ class CoupledOptions(AbacusOptions):
     max_offset: int = 64
 
 
-def abacus_positions(key: jax.Array, ids_S: jax.Array, length: jax.Array, options, train: bool) -> jax.Array:
-    del length
-    ids = ids_S.astype(jnp.int32)
-    return jnp.where(ids > 0, ids + training_offset(key, options, train), 0)
-
-
 def coupled_positions(key: jax.Array, ids_S: jax.Array, length: jax.Array, options, train: bool) -> jax.Array:
     del length
     return ids_S.astype(jnp.int32) + training_offset(key, options, train)
+
+
+def abacus_positions(key: jax.Array, ids_S: jax.Array, length: jax.Array, options, train: bool) -> jax.Array:
+    return jnp.where(ids_S > 0, coupled_positions(key, ids_S, length, options, train), 0)
 
 
 ABACUS = PositionSpec(

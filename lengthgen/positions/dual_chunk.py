@@ -42,21 +42,22 @@ def chunk_query_positions(pos_S: jax.Array, chunk: int, context: int):
     return local, jnp.minimum(chunk + local, context - 1), jnp.full_like(pos_S, context - 1), local
 
 
+def by_chunk_gap(pos_S: jax.Array, chunk: int, same, previous, earlier) -> jax.Array:
+    """Per (query i, key j <= i): `same` where j is in i's chunk, `previous` in the chunk before, else `earlier`."""
+    gap_SxS = pos_S[:, None] // chunk - pos_S[None, :] // chunk
+    return jnp.where(gap_SxS <= 0, same, jnp.where(gap_SxS == 1, previous, earlier))
+
+
 def dual_chunk_distance(pos_S: jax.Array, chunk: int, context: int) -> jax.Array:
     """SxS remapped distance for every (query i, key j <= i)."""
     intra, succ, inter, key = chunk_query_positions(pos_S, chunk, context)
-    gap = pos_S[:, None] // chunk - pos_S[None, :] // chunk
-    q_pos = jnp.where(gap <= 0, intra[:, None], jnp.where(gap == 1, succ[:, None], inter[:, None]))
-    return q_pos - key[None, :]
+    return by_chunk_gap(pos_S, chunk, intra[:, None], succ[:, None], inter[:, None]) - key[None, :]
 
 
 class DualChunk(Scheme):
-    def sizes(self) -> tuple[int, int]:
-        context = resolve_length(self.options.train_length, self, "dual_chunk train_length")
-        return self.options.chunk_size or max(1, (3 * context) // 4), context
-
     def logits(self, q_BxSxHxK, k_BxSxHxK, pos_S):
-        chunk, context = self.sizes()
+        context = resolve_length(self.options.train_length, self, "dual_chunk train_length")
+        chunk = self.options.chunk_size or max(1, (3 * context) // 4)
         theta = inv_frequencies(q_BxSxHxK.shape[-1], self.options.base)
         intra, succ, inter, key = chunk_query_positions(pos_S, chunk, context)
 
@@ -64,10 +65,8 @@ class DualChunk(Scheme):
             return rotate_pairs(x, p_S.astype(jnp.float32)[:, None] * theta)
 
         k_rot = rot(k_BxSxHxK, key)
-        gap_SxS = (pos_S[:, None] // chunk - pos_S[None, :] // chunk)[None, None]
-        return jnp.where(gap_SxS <= 0, dot_scores(rot(q_BxSxHxK, intra), k_rot),
-                         jnp.where(gap_SxS == 1, dot_scores(rot(q_BxSxHxK, succ), k_rot),
-                                   dot_scores(rot(q_BxSxHxK, inter), k_rot)))
+        scores = [dot_scores(rot(q_BxSxHxK, q_pos), k_rot) for q_pos in (intra, succ, inter)]
+        return by_chunk_gap(pos_S, chunk, *scores)
 
 
 DUAL_CHUNK = PositionSpec(

@@ -42,7 +42,7 @@ def fire_inputs(pos_Q: jax.Array, c, threshold, pos_S: jax.Array | None = None) 
     return jnp.log1p(c * dist) / jnp.log1p(c * scale)
 
 
-def _softplus_inverse(y: float) -> float:
+def softplus_inverse(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
 
@@ -51,8 +51,8 @@ class Fire(Scheme):
     def bias(self, pos_Q, pos_S=None):
         o = self.options
         threshold0 = o.threshold or float(resolve_length(0, self, "fire threshold"))
-        c = jax.nn.softplus(self.param("raw_c", lambda k, s: jnp.full(s, _softplus_inverse(o.init_c)), ()))
-        threshold = jax.nn.softplus(self.param("raw_threshold", lambda k, s: jnp.full(s, _softplus_inverse(threshold0)), ()))
+        c = jax.nn.softplus(self.param("raw_c", lambda k, s: jnp.full(s, softplus_inverse(o.init_c)), ()))
+        threshold = jax.nn.softplus(self.param("raw_threshold", lambda k, s: jnp.full(s, softplus_inverse(threshold0)), ()))
         x_QxSx1 = fire_inputs(pos_Q, c, threshold, pos_S)[..., None]
         sides = 1 if self.causal else 2
         h = jax.nn.relu(nn.Dense(o.hidden, name="mlp_in")(x_QxSx1))

@@ -17,13 +17,10 @@ import jax.numpy as jnp
 
 from lengthgen.positions.base import PositionSpec, Scheme
 from lengthgen.positions.bias import relative_distance
+from lengthgen.positions.fire import softplus_inverse
 
 FLOOR = 0.01
 POWER_CAP = 2.0
-
-
-def _softplus_inverse(y: float) -> float:
-    return math.log(math.expm1(y))
 
 
 def positive(raw: jax.Array) -> jax.Array:
@@ -38,25 +35,28 @@ def _constant(value: float):
     return lambda key, shape: jnp.full(shape, value, jnp.float32)
 
 
-class KerpleLog(Scheme):
+class Kerple(Scheme):
+    """bias = -r1 * kernel(|i - j|): a subclass defines kernel(dist_1xQxS), which creates r2."""
+
     @nn.compact
     def bias(self, pos_Q, pos_S=None):
-        r1 = positive(self.param("raw_r1", _constant(_softplus_inverse(1.0 - FLOOR)), (self.heads,)))
-        r2 = positive(self.param("raw_r2", _constant(_softplus_inverse(1.0 - FLOOR)), (self.heads,)))
+        r1 = positive(self.param("raw_r1", _constant(softplus_inverse(1.0 - FLOOR)), (self.heads,)))
         dist = jnp.abs(relative_distance(pos_Q, pos_S)).astype(jnp.float32)[None]
-        return -r1[:, None, None] * jnp.log1p(r2[:, None, None] * dist)
+        return -r1[:, None, None] * self.kernel(dist)
 
 
-class KerplePower(Scheme):
-    @nn.compact
-    def bias(self, pos_Q, pos_S=None):
-        r1 = positive(self.param("raw_r1", _constant(_softplus_inverse(1.0 - FLOOR)), (self.heads,)))
+class KerpleLog(Kerple):
+    def kernel(self, dist_1xQxS):
+        r2 = positive(self.param("raw_r2", _constant(softplus_inverse(1.0 - FLOOR)), (self.heads,)))
+        return jnp.log1p(r2[:, None, None] * dist_1xQxS)
+
+
+class KerplePower(Kerple):
+    def kernel(self, dist_1xQxS):
         start = (1.0 - FLOOR) / (POWER_CAP - FLOOR)
         r2 = bounded(self.param("raw_r2", _constant(math.log(start / (1.0 - start))), (self.heads,)))
-        dist = jnp.abs(relative_distance(pos_Q, pos_S)).astype(jnp.float32)[None]
-        safe = jnp.where(dist > 0, dist, 1.0)
-        powered = jnp.where(dist > 0, safe ** r2[:, None, None], 0.0)
-        return -r1[:, None, None] * powered
+        safe = jnp.where(dist_1xQxS > 0, dist_1xQxS, 1.0)
+        return jnp.where(dist_1xQxS > 0, safe ** r2[:, None, None], 0.0)
 
 
 KERPLE_LOG = PositionSpec(

@@ -17,17 +17,12 @@ from lengthgen.positions.base import PositionSpec, at_least, extend_options, off
 
 def padded(base: PositionSpec, name: str, max_offset: int = 32) -> PositionSpec:
     """`base` with Tao et al.'s random training-time offset."""
+    options = extend_options(base.Options, f"Padded{base.Options.__name__}", {"max_offset": at_least(0)}, max_offset=max_offset)
     return dataclasses.replace(
-        base,
-        name=name,
-        description=f"{base.name}, positions shifted by a random offset in [0, max_offset] while training",
-        formula=f"{base.formula}; p -> p + U{{0..max_offset}} (train), p (test)",
-        paper="Tao et al. 2023",
-        Options=extend_options(base.Options, f"Padded{base.Options.__name__}", {"max_offset": at_least(0)},
-                               max_offset=max_offset),
-        sampler=offset_positions,
+        base, name=name, paper="Tao et al. 2023", Options=options, sampler=offset_positions,
         train_offset=lambda o: o.max_offset,
-    )
+        description=f"{base.name}, positions shifted by a random offset in [0, max_offset] while training",
+        formula=f"{base.formula}; p -> p + U{{0..max_offset}} (train), p (test)")
 
 
 RANDOM_PADDING = padded(LEARNED, "random_padding")

@@ -23,17 +23,12 @@ from lengthgen.positions.transformer_xl import TRANSFORMER_XL
 def randomized(base: PositionSpec, max_len: int = 2048) -> PositionSpec:
     """The randomized variant of `base`: same module, positions drawn by `randomized_positions`."""
     noisy = "distances" if base.family == "relative" else "positions"
+    options = extend_options(base.Options, f"Randomized{base.Options.__name__}", {"max_len": at_least(1)}, max_len=max_len)
     return dataclasses.replace(
-        base,
-        name=f"randomized_{base.name}",
-        description=f"{base.name} with {noisy} from a sorted random subset of [0, max_len) per batch",
-        formula=f"{base.formula}; p = sorted random subset of [0, max_len)",
-        paper="Ruoss et al. 2023",
-        Options=extend_options(base.Options, f"Randomized{base.Options.__name__}", {"max_len": at_least(1)},
-                               max_len=max_len),
-        sampler=randomized_positions,
+        base, name=f"randomized_{base.name}", paper="Ruoss et al. 2023", Options=options, sampler=randomized_positions,
         table_size=lambda o: o.max_len,
-    )
+        description=f"{base.name} with {noisy} from a sorted random subset of [0, max_len) per batch",
+        formula=f"{base.formula}; p = sorted random subset of [0, max_len)")
 
 
 RANDOMIZED_SINUSOIDAL = randomized(SINUSOIDAL)

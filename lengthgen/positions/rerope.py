@@ -41,18 +41,14 @@ def dot_scores(q_BxSxHxK, k_BxSxHxK):
 
 
 class ReRope(Scheme):
-    def window(self) -> int:
-        return self.options.window or max(1, resolve_length(0, self, "rerope window") // 2)
-
-    def slope(self) -> float | None:
-        return None
+    """Leaky when the options have a slope k (LeakyReropeOptions), plain otherwise."""
 
     def logits(self, q_BxSxHxK, k_BxSxHxK, pos_S):
-        w = self.window()
+        w = self.options.window or max(1, resolve_length(0, self, "rerope window") // 2)
         theta = inv_frequencies(q_BxSxHxK.shape[-1], self.options.base)
         pos = pos_S.astype(jnp.float32)
         near = dot_scores(rotate_pairs(q_BxSxHxK, pos[:, None] * theta), rotate_pairs(k_BxSxHxK, pos[:, None] * theta))
-        slope = self.slope()
+        slope = getattr(self.options, "slope", None)
         if slope is None:
             far = dot_scores(rotate_pairs(q_BxSxHxK, jnp.full_like(pos, w)[:, None] * theta), k_BxSxHxK)
         else:
@@ -63,15 +59,10 @@ class ReRope(Scheme):
         return jnp.where((dist_SxS <= w)[None, None], near, far)
 
 
-class LeakyReRope(ReRope):
-    def slope(self) -> float:
-        return self.options.slope
-
-
 RE_ROPE = PositionSpec(
     "rerope", "rotary", "RoPE with relative distance capped at window w (0 = half the training length)",
     "distance min(i-j, w)", "Su 2023 (ReRoPE)", ReRope, ReropeOptions, causal_only=True)
 LEAKY_RE_ROPE = PositionSpec(
     "leaky_rerope", "rotary", "RoPE with distance slope 1/k beyond window w",
-    "distance i-j if <= w, else w + (i-j-w)/k", "Su 2023 (ReRoPE)", LeakyReRope, LeakyReropeOptions,
+    "distance i-j if <= w, else w + (i-j-w)/k", "Su 2023 (ReRoPE)", ReRope, LeakyReropeOptions,
     causal_only=True)

@@ -88,8 +88,6 @@ class ScaledRope(Rope):
 
 
 class PositionInterpolation(ScaledRope):
-    """p -> p / s, i.e. p * L_train / L_test (Chen et al. 2023)."""
-
     def frequencies(self, head_dim):
         return inv_frequencies(head_dim, self.options.base) / self.factor(), None
 
@@ -143,8 +141,6 @@ def yarn_temperature(s):
 
 
 class Yarn(ScaledRope):
-    """Per-pair blend of original and interpolated frequencies, plus attention temperature (Peng et al. 2023)."""
-
     def frequencies(self, head_dim):
         o = self.options
         s = self.factor()
