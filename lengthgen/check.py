@@ -172,9 +172,10 @@ def run_checks(task: Task, lengths: Sequence[int] = DEFAULT_LENGTHS, batches: in
         record("sampling", f"length {n}: sample raised {type(exc).__name__}: {exc}", "")
         return results
 
-    every = [(n, batch) for n, group in samples.items() for batch in group]
     problem = first(determinism_problem(task, n, rows_at(n, batch_size), seed, new_seed=n == use[-1]) for n in use)
     record("determinism", problem, "same seed, same batch; new seed, new batch")
+
+    every = [(n, batch) for n, group in samples.items() for batch in group]
 
     def shapes_problem(n: int, batch: Batch) -> str | None:
         try:

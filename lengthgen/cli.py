@@ -48,7 +48,10 @@ ROWS = {"tasks": task_rows, "positions": position_rows, "models": model_rows}
 def format_table(rows: list[dict[str, str]]) -> str:
     from lengthgen.report import align
 
-    return align([list(rows[0]), *([r[c] for c in rows[0]] for r in rows)]) if rows else "(none)"
+    if not rows:
+        return "(none)"
+    columns = list(rows[0])
+    return align([columns, *([r[c] for c in columns] for r in rows)])
 
 
 def format_markdown(rows: list[dict[str, str]]) -> str:

@@ -63,9 +63,9 @@ def plot_curves(curve: pd.DataFrame, path: Path, train_max_length: int | None = 
             mean = rows.groupby("length")[[metric, f"{metric}_lo", f"{metric}_hi"]].mean()
             (line,) = ax.plot(mean.index, mean[metric], label=label, lw=1.6, color=colour, ls=style)
             ax.fill_between(mean.index, mean[f"{metric}_lo"], mean[f"{metric}_hi"], color=line.get_color(), alpha=0.25)
-            seeds = per_model(rows, metric)
-            if seeds.size().max() > 1:
-                ax.fill_between(mean.index, seeds.min(), seeds.max(), color=line.get_color(), alpha=0.08)
+            by_model = per_model(rows, metric)
+            if by_model.size().max() > 1:
+                ax.fill_between(mean.index, by_model.min(), by_model.max(), color=line.get_color(), alpha=0.08)
         if train_max_length is not None:
             ax.axvline(train_max_length + 0.5, color="k", ls="--", lw=1, label=f"train N={train_max_length}")
         ax.set(xlabel="length", ylabel=name, ylim=(-0.02, 1.02), title=f"{title} — {name}" if title else name)
